@@ -1,0 +1,177 @@
+"""The `rigtui` command: parses arguments, loads config.toml once, runs one action.
+
+Exit codes: 0 success, 1 some cameras failed, 2 usage or config errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rigtui import __version__
+from rigtui.config import Config, ConfigError, load
+
+if TYPE_CHECKING:
+    from rigtui.sim.rig import SimRigOptions
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """A command line that cannot be acted on; the message is one line for the user."""
+
+
+def _csv(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rigtui", description="Run a multi-camera rig from a terminal.")
+    parser.add_argument("--version", action="version", version=f"rigtui {__version__}")
+    parser.add_argument("--config", type=Path, help="config file (default: ./config.toml, then ~/.config/rigtui/)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more to stderr")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    sim = commands.add_parser(
+        "sim",
+        help="run simulated GoPro cameras on loopback addresses",
+        description="Run simulated GoPro cameras, each a real HTTP server on its own loopback address. "
+        "Prints one JSON line per camera once all listen, then serves until interrupted.",
+    )
+    sim.add_argument("--cameras", type=int, metavar="N", help="number of cameras (config [sim] cameras)")
+    sim.add_argument("--models", type=_csv, metavar="LIST", help="models to cycle through, e.g. HERO10,HERO12")
+    sim.add_argument("--base-address", metavar="IP", help="first camera's address (default 127.0.1.1)")
+    sim.add_argument("--port", type=int, help="port of every camera (default 8080; 0 picks free ports)")
+    sim.add_argument(
+        "--no-mdns",
+        nargs="?",
+        const="all",
+        metavar="LIST",
+        help="advertise no camera over mDNS, or not the listed ones (indexes from 1, or serials)",
+    )
+    sim.add_argument("--mdns-interface", metavar="IP", help="interface for mDNS adverts (default 127.0.0.1)")
+    sim.add_argument("--throttle", type=float, metavar="MBPS", help="download bandwidth per camera, MB/s")
+    sim.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="[CAM:]KIND[=VALUE]",
+        help="inject a fault (repeatable); CAM is an index from 1, a serial, or all. Kinds: see 'rigtui sim --faults'",
+    )
+    sim.add_argument("--faults", action="store_true", help="list the fault kinds and exit")
+    sim.add_argument("--collide", action="store_true", help="cameras 1 and 2 share their serial's last three digits")
+    sim.add_argument("--seed", type=int, help="seed for serials, batteries, clocks and file contents")
+    sim.add_argument("--media-dir", type=Path, help="keep the cameras' SD cards in this folder (default: temporary)")
+    sim.add_argument("--media-rate", type=int, metavar="KIB", help="KiB written to the card per recorded second")
+    sim.add_argument("--chapter-seconds", type=float, metavar="S", help="split recordings into chapters every S s")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        config = load(args.config)
+        if args.command == "sim":
+            return run_sim(args, config)
+    except (ConfigError, UsageError) as exc:
+        print(f"rigtui: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    parser.error(f"unknown command {args.command}")
+    return EXIT_USAGE
+
+
+# -- sim -------------------------------------------------------------------------------------------
+def sim_options(args: argparse.Namespace, config: Config) -> SimRigOptions:
+    from rigtui.sim.camera import SimTuning
+    from rigtui.sim.faults import FaultError, parse_fault_spec
+    from rigtui.sim.rig import SimRigOptions
+
+    cfg = config.sim
+
+    def pick(value: object, default: object) -> object:
+        return default if value is None else value
+
+    faults = []
+    for text in cfg.faults:
+        try:
+            faults.append(parse_fault_spec(text))
+        except FaultError as exc:
+            raise config.error("sim", "faults", str(exc)) from None
+    for text in args.fault:
+        try:
+            faults.append(parse_fault_spec(text))
+        except FaultError as exc:
+            raise UsageError(f"--fault {text}: {exc}") from None
+    no_mdns = frozenset(_csv(args.no_mdns)) if args.no_mdns and args.no_mdns != "all" else frozenset()
+    throttle = float(pick(args.throttle, cfg.throttle_mbps))  # type: ignore[arg-type]
+    chapter_seconds = float(pick(args.chapter_seconds, cfg.chapter_seconds))  # type: ignore[arg-type]
+    media_rate = int(pick(args.media_rate, cfg.media_rate_kib))  # type: ignore[call-overload]
+    if media_rate < 1:
+        raise UsageError("--media-rate must be at least 1 KiB")
+    return SimRigOptions(
+        cameras=int(pick(args.cameras, cfg.cameras)),  # type: ignore[call-overload]
+        models=tuple(pick(args.models, cfg.models)),  # type: ignore[call-overload]
+        base_address=str(pick(args.base_address, cfg.base_address)),
+        port=int(pick(args.port, cfg.port)),  # type: ignore[call-overload]
+        mdns=cfg.mdns and args.no_mdns != "all",
+        no_mdns=no_mdns,
+        mdns_interface=str(pick(args.mdns_interface, cfg.mdns_interface)),
+        throttle_mbps=throttle or None,
+        faults=faults,
+        collide=args.collide,
+        seed=int(pick(args.seed, cfg.seed)),  # type: ignore[call-overload]
+        media_dir=args.media_dir,
+        tuning=SimTuning(media_bytes_per_second=media_rate * 1024, chapter_seconds=chapter_seconds or None),
+    )
+
+
+def run_sim(args: argparse.Namespace, config: Config) -> int:
+    from rigtui.sim.faults import FAULT_KINDS
+    from rigtui.sim.rig import SimError, SimRig
+
+    if args.faults:
+        for kind, (meaning, default) in FAULT_KINDS.items():
+            value = "" if default is None else f" (={default:g})"
+            print(f"{kind:16} {meaning}{value}")
+        return EXIT_OK
+    options = sim_options(args, config)
+    if options.media_dir is not None:
+        options.media_dir.mkdir(parents=True, exist_ok=True)
+
+    async def serve() -> None:
+        rig = SimRig(options)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await rig.start()
+            for line in rig.describe():
+                print(json.dumps(line), flush=True)
+            await stop.wait()
+        finally:
+            await rig.stop()
+
+    try:
+        asyncio.run(serve())
+    except SimError as exc:
+        raise UsageError(str(exc)) from None
+    return EXIT_OK

@@ -1,0 +1,192 @@
+"""config.toml: schema, defaults, loading and validation.
+
+Every option is declared once here, with its type, limits and default; a bad value raises
+ConfigError naming the file, the line, the key and the problem.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rigtui.gopro.protocol import MODELS
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; str() is one line naming file, line, key and problem."""
+
+    def __init__(self, path: Path | None, problem: str, key: str | None = None, line: int | None = None) -> None:
+        self.path, self.problem, self.key, self.line = path, problem, key, line
+        where = str(path) if path else "config"
+        if line:
+            where += f":{line}"
+        super().__init__(f"{where}: {key}: {problem}" if key else f"{where}: {problem}")
+
+
+@dataclass(frozen=True)
+class Option:
+    kind: type | str  # int, float, bool, str, or "models" / "str_list"
+    default: Any
+    low: float | None = None
+    high: float | None = None
+    pattern: str | None = None
+
+
+SCHEMA: dict[str, dict[str, Option]] = {
+    "sim": {
+        "cameras": Option(int, 12, 1, 1000),
+        "models": Option("models", list(MODELS)),
+        "base_address": Option(str, "127.0.1.1", pattern=r"127\.\d{1,3}\.\d{1,3}\.\d{1,3}"),
+        "port": Option(int, 8080, 0, 65535),
+        "mdns": Option(bool, True),
+        "mdns_interface": Option(str, "127.0.0.1", pattern=r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}"),
+        "throttle_mbps": Option(float, 0.0, 0, 10_000),
+        "media_rate_kib": Option(int, 256, 1, 1_048_576),
+        "chapter_seconds": Option(float, 0.0, 0, 86_400),
+        "faults": Option("str_list", []),
+        "seed": Option(int, 1, 0, 2**31),
+    },
+}
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    cameras: int
+    models: list[str]
+    base_address: str
+    port: int
+    mdns: bool
+    mdns_interface: str
+    throttle_mbps: float
+    media_rate_kib: int
+    chapter_seconds: float
+    faults: list[str]
+    seed: int
+
+
+@dataclass(frozen=True)
+class Config:
+    sim: SimConfig
+    path: Path | None = None
+    text: str = field(default="", repr=False)
+
+    def error(self, section: str, key: str, problem: str) -> ConfigError:
+        """An error about a value that passed the schema but not a later, deeper check."""
+        return ConfigError(self.path, problem, f"[{section}] {key}", _line_of(self.text, section, key))
+
+
+def default_paths() -> list[Path]:
+    """Where a config is looked for when none is named: here, then the user's config folder."""
+    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return [Path("config.toml"), base / "rigtui" / "config.toml"]
+
+
+def _line_of(text: str, section: str, key: str | None) -> int | None:
+    """The line a key (or section header) stands on; tomllib does not report it."""
+    current = ""
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        header = re.match(r"^\[+\s*([^\]]+?)\s*\]+", stripped)
+        if header:
+            current = header.group(1)
+            if key is None and current == section:
+                return number
+            continue
+        if key is not None and current == section and re.match(rf"^{re.escape(key)}\s*=", stripped):
+            return number
+    return None
+
+
+def _describe(option: Option) -> str:
+    names = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+    if option.kind == "models":
+        return f"a list of models from {', '.join(MODELS)}"
+    if option.kind == "str_list":
+        return "a list of strings"
+    text = names[option.kind]  # type: ignore[index]
+    if option.low is not None and option.high is not None:
+        text += f" from {option.low:g} to {option.high:g}"
+    return text
+
+
+def _check(option: Option, value: Any) -> Any:
+    """The value converted to the option's type, or raises ValueError with what was expected."""
+    kind = option.kind
+    if kind in ("models", "str_list"):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError
+        if kind == "models" and (not value or any(v not in MODELS for v in value)):
+            raise ValueError
+        return list(value)
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ValueError
+        return value
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ValueError
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError
+        value = float(value)
+    if kind is str:
+        if not isinstance(value, str) or (option.pattern and not re.fullmatch(option.pattern, value)):
+            raise ValueError
+        return value
+    if (option.low is not None and value < option.low) or (option.high is not None and value > option.high):
+        raise ValueError
+    return value
+
+
+def parse(text: str, path: Path | None = None) -> Config:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = re.search(r"line (\d+)", str(exc))
+        raise ConfigError(path, f"not valid TOML ({exc})", line=int(line.group(1)) if line else None) from None
+    sections: dict[str, dict[str, Any]] = {}
+    for section, keys in data.items():
+        if section not in SCHEMA:
+            known = ", ".join(f"[{s}]" for s in SCHEMA)
+            raise ConfigError(path, f"unknown section (known: {known})", f"[{section}]", _line_of(text, section, None))
+        if not isinstance(keys, dict):
+            raise ConfigError(path, "must be a table", section, _line_of(text, "", section))
+        for key in keys:
+            if key not in SCHEMA[section]:
+                raise ConfigError(path, "unknown option", f"[{section}] {key}", _line_of(text, section, key))
+    for section, options in SCHEMA.items():
+        given = data.get(section, {})
+        values = {}
+        for key, option in options.items():
+            if key not in given:
+                values[key] = option.default
+                continue
+            try:
+                values[key] = _check(option, given[key])
+            except ValueError:
+                raise ConfigError(
+                    path,
+                    f"expected {_describe(option)}, got {given[key]!r}",
+                    f"[{section}] {key}",
+                    _line_of(text, section, key),
+                ) from None
+        sections[section] = values
+    return Config(sim=SimConfig(**sections["sim"]), path=path, text=text)
+
+
+def load(path: Path | None = None) -> Config:
+    """Load the named file, else the first default path that exists, else the defaults."""
+    if path is None:
+        path = next((p for p in default_paths() if p.is_file()), None)
+        if path is None:
+            return parse("")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(path, "no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, f"cannot be read ({exc})") from None
+    return parse(text, path)

@@ -1,0 +1,1 @@
+"""The Open GoPro HTTP client side of rigtui: protocol facts, client, discovery, rig."""

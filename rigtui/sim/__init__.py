@@ -1,0 +1,1 @@
+"""Simulated GoPro cameras: real HTTP servers on loopback addresses, with faults on demand."""

@@ -1,0 +1,498 @@
+"""The state machine of one simulated GoPro: statuses, settings, presets, clock, recording, media.
+
+Time is integrated lazily: every read or command first advances the model to `clock()`, so a
+hundred idle cameras cost nothing between requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rigtui.gopro.protocol import MODEL_INFO, SETTINGS, STATUSES, PresetGroup, Setting, supported_options
+from rigtui.gopro.spec_tables import StatusSpec
+from rigtui.sim.media import MediaItem, MediaStore, VideoFormat
+from rigtui.sim.presets import GROUP_ICONS, GROUP_MODES, SimPreset, presets_for
+
+# Real cameras send more status and setting keys than the spec documents; clients must ignore them.
+UNDOCUMENTED_STATUSES = {3: 0, 4: 255, 14: 0, 36: 0, 37: 0, 61: 0, 62: 0, 63: 0, 64: 0, 90: 0, 91: 0, 109: 0}
+UNDOCUMENTED_SETTINGS = {6: 1, 13: 0, 19: 0, 24: 0, 37: 0, 41: 9, 42: 5, 47: 4}
+
+FAT32_CHAPTER_BYTES = 4 * 10**9  # nominal chapter size: cameras split recordings near 4 GB
+
+# Resolution option -> (class, width, height). The class drives frame-rate limits and bitrate.
+RESOLUTIONS: dict[int, tuple[str, int, int]] = {
+    1: ("4k", 3840, 2160),
+    4: ("2.7k", 2704, 1520),
+    6: ("2.7k", 2704, 2028),
+    9: ("1080", 1920, 1080),
+    12: ("720", 1280, 720),
+    18: ("4k", 4000, 3000),
+    25: ("5k", 5120, 3840),
+    26: ("5k", 5312, 4648),
+    27: ("5k", 5312, 3984),
+    28: ("4k", 3840, 3360),
+    35: ("5k", 5312, 2276),
+    36: ("4k", 3840, 1644),
+    37: ("4k", 3840, 3840),
+    38: ("720", 1600, 900),
+    100: ("5k", 5312, 2988),
+    107: ("5k", 5312, 4648),
+    108: ("4k", 3840, 3360),
+    109: ("4k", 2160, 3840),
+    110: ("1080", 1080, 1920),
+    111: ("2.7k", 2704, 2028),
+    112: ("4k", 4000, 3000),
+    113: ("5k", 5312, 3984),
+}
+MAX_FPS = {"5k": 60.0, "4k": 120.0, "2.7k": 240.0, "1080": 240.0, "720": 400.0}
+BITRATE_MBPS = {"5k": 120.0, "4k": 100.0, "2.7k": 60.0, "1080": 45.0, "720": 30.0}
+PAL_RATES = {25.0, 50.0, 100.0, 200.0, 400.0}
+NTSC_RATES = {30.0, 60.0, 120.0, 240.0, 300.0, 360.0}
+PAL_FLICKER = {1, 3}  # anti-flicker options meaning 50 Hz (PAL on HERO13, "50Hz" before)
+
+PREFERRED_DEFAULTS = {
+    Setting.RESOLUTION: [1],
+    Setting.FPS: [8],
+    Setting.LENS: [0],
+    Setting.ANTI_FLICKER: [2, 0],
+    Setting.HYPERSMOOTH: [4, 100],
+    Setting.AUTO_POWER_DOWN: [0],
+    Setting.LED: [3],
+    88: [50],
+    234: [8],
+}
+
+
+@dataclass
+class SimTuning:
+    """Rates of the simulated world, shared by all cameras of a rig."""
+
+    media_bytes_per_second: int = 256 * 1024  # bytes written to disk per recorded second
+    chapter_seconds: float | None = None  # split chapters every N s (default: at ~4 GB nominal)
+    busy_pulse_s: float = 0.3  # busy after a setting or preset change
+    start_delay_s: float = 0.08  # shutter start until status 10 reports encoding
+    hot_after_s: float = 1800.0  # continuous recording at 4K and above until the hot flag
+    burst_count: int = 10
+
+
+def _idle_value(spec: StatusSpec) -> object:
+    """What a status reads when nothing sets it: empty text, 0, or the first value the spec allows."""
+    if spec.is_string:
+        return ""
+    if spec.values and 0 not in spec.values:
+        return spec.values[0]
+    return 0
+
+
+class SimCamera:
+    def __init__(
+        self,
+        serial: str,
+        model: str,
+        media_root: Path,
+        *,
+        seed: int,
+        tuning: SimTuning | None = None,
+        usb_power: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if model not in MODEL_INFO:
+            raise ValueError(f"unknown model {model!r}")
+        self.serial = serial
+        self.model = model
+        self.info = MODEL_INFO[model]
+        self.tuning = tuning or SimTuning()
+        self.clock = clock
+        rng = random.Random(seed)
+        self.media = MediaStore(media_root, seed)
+        self.presets = presets_for(model)
+        self.usb_power = usb_power
+        self.battery = rng.uniform(55.0, 100.0)
+        self.sd_capacity_kb = rng.choice([62_367_744, 124_702_720, 249_429_504])
+        self.sd_used_kb = self.sd_capacity_kb * rng.uniform(0.02, 0.3)
+        self.sd_state = 0
+        self.forced_hot: bool | None = None
+        self.cold = False
+        self.settings = self._default_settings()
+        self.preset: SimPreset = self.presets[0]
+        self.last_group_preset = {PresetGroup.VIDEO: self.presets[0].id}
+        self.busy_until = 0.0
+        self.writing = 0  # media writes in progress (the camera stays busy)
+        self.recording_since: float | None = None  # when shutter start was accepted
+        self.hot_since: float | None = None
+        self.turbo = 0
+        self.usb_controlled = 0
+        self.control_owner = 0
+        self.client_info = False
+        now = clock()
+        # Camera clock: local wall time written as an epoch, off by a little until synced.
+        local = time.localtime(now)
+        self.clock_offset = local.tm_gmtoff + rng.uniform(-120.0, 120.0)
+        self.tzone = local.tm_gmtoff // 60
+        self.dst = max(0, local.tm_isdst)
+        self.last_captured: MediaItem | None = None
+        self._last = now
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- derived state -----------------------------------------------------------------------
+    def _default_settings(self) -> dict[int, int]:
+        values: dict[int, int] = {}
+        for sid, spec in SETTINGS.items():
+            if self.model not in spec.models:
+                continue
+            options = supported_options(sid, self.model)
+            if not options:
+                continue
+            preferred = [o for o in PREFERRED_DEFAULTS.get(sid, []) if o in options]
+            values[sid] = preferred[0] if preferred else min(options)
+        return values
+
+    @property
+    def resolution(self) -> tuple[str, int, int]:
+        return RESOLUTIONS.get(self.settings.get(Setting.RESOLUTION, 1), ("4k", 3840, 2160))
+
+    def fps(self) -> float:
+        name = supported_options(Setting.FPS, self.model).get(self.settings.get(Setting.FPS, 8), "30")
+        return float(name)
+
+    def bitrate_mbps(self) -> float:
+        rate = BITRATE_MBPS[self.resolution[0]]
+        return rate * (1.5 if self.settings.get(182) == 1 else 1.0)
+
+    def available_options(self, setting_id: int) -> dict[int, str]:
+        """Options the camera accepts now: the model's options, limited by the current mode."""
+        options = supported_options(setting_id, self.model)
+        if setting_id in (Setting.FPS, Setting.FRAME_RATE_V2):
+            pal = self.settings.get(Setting.ANTI_FLICKER) in PAL_FLICKER
+            limit = MAX_FPS[self.resolution[0]]
+            options = {
+                o: n
+                for o, n in options.items()
+                if float(n) <= limit and (float(n) == 24.0 or (float(n) in PAL_RATES) == pal)
+            }
+        return options
+
+    def _coerce_frame_rate(self) -> None:
+        """After a resolution or anti-flicker change the camera picks the nearest valid frame rate."""
+        for sid in (Setting.FPS, Setting.FRAME_RATE_V2):
+            if sid not in self.settings:
+                continue
+            allowed = self.available_options(sid)
+            if self.settings[sid] in allowed or not allowed:
+                continue
+            current = float(supported_options(sid, self.model)[self.settings[sid]])
+            self.settings[sid] = min(allowed, key=lambda o: abs(float(allowed[o]) - current))
+
+    @property
+    def encoding(self) -> bool:
+        return self.recording_since is not None and self.clock() >= self.recording_since + self.tuning.start_delay_s
+
+    @property
+    def busy(self) -> bool:
+        return self.clock() < self.busy_until or self.writing > 0
+
+    @property
+    def hot(self) -> bool:
+        if self.forced_hot is not None:
+            return self.forced_hot
+        return self.hot_since is not None and self.clock() - self.hot_since >= self.tuning.hot_after_s
+
+    @property
+    def charging(self) -> bool:
+        return self.usb_power and self.battery < 100.0 and self.recording_since is None
+
+    def camera_time(self) -> float:
+        """The camera's clock: local wall time as a pseudo-epoch (what `cre` carries)."""
+        return self.clock() + self.clock_offset
+
+    # -- time integration ----------------------------------------------------------------------
+    def advance(self) -> None:
+        now = self.clock()
+        dt = max(0.0, now - self._last)
+        self._last = now
+        if dt == 0.0:
+            return
+        recording = self.recording_since is not None
+        if recording:
+            rate = -0.04 if self.usb_power else -0.07
+            self.sd_used_kb = min(self.sd_capacity_kb, self.sd_used_kb + self.bitrate_mbps() * 1e6 / 8 / 1024 * dt)
+        else:
+            rate = 0.02 if self.usb_power else -0.005
+        self.battery = min(100.0, max(0.0, self.battery + rate * dt))
+        if recording and self.resolution[0] in ("4k", "5k"):
+            self.hot_since = self.hot_since or now
+        elif not recording:
+            self.hot_since = None
+
+    def _pulse_busy(self) -> None:
+        self.busy_until = max(self.busy_until, self.clock() + self.tuning.busy_pulse_s)
+
+    # -- replies -------------------------------------------------------------------------------
+    def state(self) -> dict[str, dict[str, object]]:
+        self.advance()
+        remaining_kb = max(0, int(self.sd_capacity_kb - self.sd_used_kb))
+        photos, videos = self.media.counts()
+        encoding = self.encoding
+        bars = 4 if self.charging else min(3, int(self.battery // 25))
+        values: dict[int, object] = {
+            1: 1,
+            2: bars,
+            6: int(self.hot),
+            8: int(self.busy),
+            10: int(encoding),
+            13: int(self.clock() - self.recording_since - self.tuning.start_delay_s)
+            if encoding and self.recording_since
+            else 0,
+            17: 1,
+            29: "",
+            30: f"GP{self.serial[-8:]}",
+            33: self.sd_state,
+            34: min(2**32 - 1, remaining_kb // 3000),
+            35: int(remaining_kb * 1024 * 8 / (self.bitrate_mbps() * 1e6) / 60),
+            38: photos,
+            39: videos,
+            54: remaining_kb,
+            60: 500,
+            70: int(self.battery),
+            82: int(not self.busy and not encoding),
+            85: int(self.cold),
+            89: self.preset.mode,
+            96: self.preset.group,
+            97: self.preset.id,
+            93: self.last_group_preset.get(PresetGroup.VIDEO, 0),
+            94: self.last_group_preset.get(PresetGroup.PHOTO, 65536),
+            95: self.last_group_preset.get(PresetGroup.TIMELAPSE, 131072),
+            107: 4294967295,
+            113: self.turbo,
+            114: self.control_owner,
+            115: 1,
+            116: self.usb_controlled,
+            117: min(2**32 - 1, self.sd_capacity_kb),
+        }
+        status: dict[str, object] = {}
+        for sid, spec in STATUSES.items():
+            if self.model in spec.models:
+                status[str(sid)] = values.get(sid, _idle_value(spec))
+        for sid, value in UNDOCUMENTED_STATUSES.items():
+            status.setdefault(str(sid), value)
+        settings: dict[str, object] = {str(k): v for k, v in sorted(self.settings.items())}
+        for sid, value in UNDOCUMENTED_SETTINGS.items():
+            settings.setdefault(str(sid), value)
+        return {"status": status, "settings": settings}
+
+    # -- commands ------------------------------------------------------------------------------
+    def set_setting(self, setting_id: int, option: int) -> tuple[int, dict[str, object]]:
+        """(http status, body) of a set-setting request."""
+        self.advance()
+        spec = SETTINGS.get(setting_id)
+        if spec is None or self.model not in spec.models:
+            return 403, {
+                "error": 2 if spec is None else 1,
+                "setting_id": setting_id,
+                "option_id": option,
+                "supported_options": [],
+            }
+        available = self.available_options(setting_id)
+        if option not in available:
+            known = option in supported_options(setting_id, self.model)
+            return 403, {
+                "error": 3 if known else 4,
+                "setting_id": setting_id,
+                "option_id": option,
+                "supported_options": [{"display_name": n, "id": o} for o, n in sorted(available.items())],
+            }
+        if self.recording_since is not None:
+            # Settings cannot change while encoding.
+            return 403, {"error": 1, "setting_id": setting_id, "option_id": option, "supported_options": []}
+        self.settings[setting_id] = option
+        if setting_id in (Setting.RESOLUTION, Setting.ANTI_FLICKER):
+            self._coerce_frame_rate()
+        self._pulse_busy()
+        return 200, {}
+
+    def load_preset(self, preset_id: int) -> bool:
+        self.advance()
+        preset = next((p for p in self.presets if p.id == preset_id), None)
+        if preset is None or self.recording_since is not None:
+            return False
+        self.preset = preset
+        self.last_group_preset[preset.group] = preset.id
+        for sid, option in preset.settings.items():
+            if option in supported_options(sid, self.model):
+                self.settings[sid] = option
+        self._coerce_frame_rate()
+        self._pulse_busy()
+        return True
+
+    def load_group(self, group: int) -> bool:
+        preset_id = self.last_group_preset.get(group)
+        if preset_id is None:
+            preset_id = next((p.id for p in self.presets if p.group == group), None)
+        return preset_id is not None and self.load_preset(preset_id)
+
+    def presets_json(self) -> dict[str, object]:
+        groups = []
+        for group_id in (PresetGroup.VIDEO, PresetGroup.PHOTO, PresetGroup.TIMELAPSE):
+            presets = [
+                {
+                    "id": p.id,
+                    "mode": p.mode,
+                    "titleId": p.title_id,
+                    "titleNumber": 0,
+                    "icon": p.icon,
+                    "userDefined": False,
+                    "isFixed": True,
+                    "isModified": False,
+                    "isVisible": 1,
+                    "customName": "",
+                    "settingArray": [
+                        {"id": s, "value": self.settings.get(s, v), "isCaption": True}
+                        for s, v in p.settings.items()
+                        if s in self.settings
+                    ],
+                }
+                for p in self.presets
+                if p.group == group_id
+            ]
+            groups.append(
+                {
+                    "id": group_id,
+                    "icon": GROUP_ICONS[group_id],
+                    "canAddPreset": True,
+                    "modeArray": GROUP_MODES[group_id],
+                    "presetArray": presets,
+                }
+            )
+        return {
+            "presetGroupArray": groups,
+            "customIconIds": [{"start": 0, "length": 10}],
+            "customTitleIds": [{"start": 18, "length": 25}],
+        }
+
+    def set_date_time(self, date: str, time_of_day: str, tzone: int, dst: int) -> bool:
+        try:
+            year, month, day = (int(p) for p in date.split("_"))
+            hour, minute, second = (int(p) for p in time_of_day.split("_"))
+            local = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
+        except (ValueError, TypeError, OverflowError):
+            return False
+        self.clock_offset = local - self.clock()
+        if self.info.has_timezone:
+            self.tzone, self.dst = tzone, dst
+        return True
+
+    def date_time_json(self) -> dict[str, object]:
+        t = time.gmtime(math.floor(self.camera_time()))
+        reply: dict[str, object] = {"date": time.strftime("%Y_%m_%d", t), "time": time.strftime("%H_%M_%S", t)}
+        if self.info.has_timezone:
+            reply["tzone"] = self.tzone
+            reply["dst"] = self.dst
+        return reply
+
+    def shutter_start(self) -> bool:
+        """Start a recording (video presets) or take a photo. False when the card cannot take it."""
+        self.advance()
+        if self.recording_since is not None:
+            return True
+        if self.sd_state != 0 or self.sd_used_kb >= self.sd_capacity_kb:
+            return False
+        if self.preset.is_photo:
+            self.writing += 1
+            self._spawn(self._take_photo(int(self.camera_time())))
+            return True
+        self.recording_since = self.clock()
+        return True
+
+    def shutter_stop(self) -> None:
+        self.advance()
+        if self.recording_since is None:
+            return
+        started = self.recording_since + self.tuning.start_delay_s
+        duration = max(0.0, self.clock() - started)
+        cre = int(started + self.clock_offset)
+        self.recording_since = None
+        self.hot_since = None
+        if duration <= 0.0:
+            return
+        self.writing += 1
+        self._spawn(self._write_recording(cre, duration))
+
+    def chapters_for(self, duration: float) -> int:
+        if self.tuning.chapter_seconds:
+            return max(1, math.ceil(duration / self.tuning.chapter_seconds))
+        nominal = duration * self.bitrate_mbps() * 1e6 / 8
+        return max(1, math.ceil(nominal / FAT32_CHAPTER_BYTES))
+
+    def video_format(self) -> VideoFormat:
+        _, width, height = self.resolution
+        lens = supported_options(Setting.LENS, self.model).get(self.settings.get(Setting.LENS, 0), "Wide")
+        return VideoFormat(width, height, self.fps(), self.fps() not in PAL_RATES, lens)
+
+    async def add_recording(
+        self,
+        *,
+        duration: float,
+        cre: int | None = None,
+        size: int | None = None,
+        directory: str | None = None,
+        sparse: bool = False,
+    ) -> list[MediaItem]:
+        """Write a recording as if it had been shot (tests and demos fabricate long takes with it)."""
+        disk_bytes = size if size is not None else max(1, int(duration * self.tuning.media_bytes_per_second))
+        when = int(self.camera_time() - duration) if cre is None else cre
+        items = await asyncio.to_thread(
+            self.media.write_video,
+            cre=when,
+            duration=duration,
+            disk_bytes=disk_bytes,
+            chapters=self.chapters_for(duration),
+            video=self.video_format(),
+            directory=directory,
+            sparse=sparse,
+        )
+        self.last_captured = items[-1]
+        return items
+
+    async def add_photo(self, *, cre: int | None = None, directory: str | None = None) -> MediaItem:
+        when = int(self.camera_time()) if cre is None else cre
+        item = await asyncio.to_thread(self.media.write_photo, cre=when, directory=directory)
+        self.last_captured = item
+        return item
+
+    async def _write_recording(self, cre: int, duration: float) -> None:
+        try:
+            await self.add_recording(duration=duration, cre=cre)
+        finally:
+            self.writing -= 1
+
+    async def _take_photo(self, cre: int) -> None:
+        try:
+            if self.preset.is_burst:
+                count = self.tuning.burst_count
+                self.last_captured = await asyncio.to_thread(self.media.write_burst, cre=cre, count=count)
+            else:
+                await self.add_photo(cre=cre)
+        finally:
+            self.writing -= 1
+
+    def _spawn(self, coro: object) -> None:
+        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def settle(self) -> None:
+        """Wait for background media writes (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def delete_all(self) -> None:
+        self.media.delete_all()
+        self.sd_used_kb = self.sd_capacity_kb * 0.001
+        self._pulse_busy()
