@@ -226,10 +226,6 @@ class SimCamera:
         else:
             rate = 0.02 if self.usb_power else -0.005
         self.battery = min(100.0, max(0.0, self.battery + rate * dt))
-        if recording and self.resolution[0] in ("4k", "5k"):
-            self.hot_since = self.hot_since or now
-        elif not recording:
-            self.hot_since = None
 
     def _pulse_busy(self) -> None:
         self.busy_until = max(self.busy_until, self.clock() + self.tuning.busy_pulse_s)
@@ -408,6 +404,7 @@ class SimCamera:
             self._spawn(self._take_photo(int(self.camera_time())))
             return True
         self.recording_since = self.clock()
+        self.hot_since = self.recording_since if self.resolution[0] in ("4k", "5k") else None
         return True
 
     def shutter_stop(self) -> None:

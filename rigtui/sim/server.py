@@ -264,17 +264,17 @@ class CameraServer:
         for path, action in simple.items():
             app.router.add_get(path, self._simple(action))
         r = app.router
-        r.add_get("/gopro/camera/state", lambda _req: self._async(self._reply(cam.state())))
+        r.add_get("/gopro/camera/state", self._simple(cam.state, malformable=True))
         r.add_get("/gopro/camera/info", self.info)
         r.add_get("/gopro/camera/control/wired_usb", self.wired_usb)
         r.add_get("/gopro/camera/control/set_ui_controller", self.ui_controller)
         r.add_get("/gopro/camera/shutter/{mode}", self.shutter)
         r.add_get("/gopro/camera/setting", self.setting)
-        r.add_get("/gopro/camera/presets/get", lambda _req: self._async(_json(cam.presets_json())))
+        r.add_get("/gopro/camera/presets/get", self._simple(cam.presets_json))
         r.add_get("/gopro/camera/presets/load", self.preset_load)
         r.add_get("/gopro/camera/presets/set_group", self.preset_group)
         r.add_get("/gopro/camera/set_date_time", self.set_date_time)
-        r.add_get("/gopro/camera/get_date_time", lambda _req: self._async(_json(cam.date_time_json())))
+        r.add_get("/gopro/camera/get_date_time", self._simple(cam.date_time_json))
         r.add_get("/gopro/media/list", self.media_list)
         r.add_get("/gopro/media/info", self.media_info)
         r.add_get("/gopro/media/last_captured", self.last_captured)
@@ -295,15 +295,13 @@ class CameraServer:
             r.add_route("GET", path, handler)
             r.add_route("POST", path, handler)
 
-    @staticmethod
-    async def _async(response: web.Response) -> web.Response:
-        return response
+    def _simple(self, action: Callable[[], object], *, malformable: bool = False) -> Handler:
+        """A handler replying with what `action` returns ({} for commands that return nothing)."""
 
-    @staticmethod
-    def _simple(action: Callable[[], object]) -> Handler:
         async def handler(_request: web.Request) -> web.StreamResponse:
             result = action()
-            return _json(result if isinstance(result, dict) else {})
+            body = result if isinstance(result, dict) else {}
+            return self._reply(body) if malformable else _json(body)
 
         return handler
 
