@@ -226,3 +226,37 @@ async def test_requests_are_logged_with_arrival_stamps(rig: SimRig, http: httpx.
     assert before <= log[0]["t_ns"] <= log[1]["t_ns"] <= time.time_ns()
     await http.get(url(server, "/_sim/requests?clear=1"))
     assert (await http.get(url(server, "/_sim/requests"))).json() == []
+
+
+async def test_thumbnails_and_group_delete(rig: SimRig, http: httpx.AsyncClient) -> None:
+    server = rig.servers[0]
+    await server.camera.add_recording(duration=900, size=30_000)  # HERO10 4K: 900 s is three ~4 GB chapters
+    names = [f["n"] for f in (await http.get(url(server, "/gopro/media/list"))).json()["media"][0]["fs"]]
+    assert names == ["GX010001.MP4", "GX020001.MP4", "GX030001.MP4"]
+    thumb = await http.get(url(server, "/gopro/media/thumbnail?path=100GOPRO/GX020001.MP4"))
+    assert (
+        thumb.status_code == 200 and thumb.content[:2] == b"\xff\xd8" and thumb.headers["content-type"] == "image/jpeg"
+    )
+    reply = await http.get(url(server, "/gp/gpControl/command/storage/delete/group?p=100GOPRO/GX010001.MP4"))
+    assert reply.status_code == 200
+    assert (await http.get(url(server, "/gopro/media/list"))).json()["media"] == []
+    assert not any((server.camera.media.dcim / "100GOPRO").iterdir())
+
+
+async def test_sim_set_changes_what_the_state_reports(rig: SimRig, http: httpx.AsyncClient) -> None:
+    server = rig.servers[1]
+    await http.get(url(server, "/_sim/set?battery=4&usb_power=0&hot=1&cold=1&sd_state=1&sd_free_kb=1000"))
+    status = (await http.get(url(server, "/gopro/camera/state"))).json()["status"]
+    assert (status["70"], status["2"], status["6"], status["85"], status["33"]) == (4, 0, 1, 1, 1)
+    assert 990 <= status["54"] <= 1000 and status["35"] == 0
+    assert (await http.get(url(server, "/gopro/camera/shutter/start"))).status_code == 500, "card not ready"
+
+
+async def test_wired_usb_and_ui_controller_show_in_state(rig: SimRig, http: httpx.AsyncClient) -> None:
+    server = rig.servers[2]
+    await http.get(url(server, "/gopro/camera/control/wired_usb?p=1"))
+    await http.get(url(server, "/gopro/camera/control/set_ui_controller?p=2"))
+    await http.get(url(server, "/gopro/media/turbo_transfer?p=1"))
+    status = (await http.get(url(server, "/gopro/camera/state"))).json()["status"]
+    assert (status["116"], status["114"], status["113"]) == (1, 2, 1)
+    assert (await http.get(url(server, "/gopro/camera/control/set_ui_controller?p=1"))).status_code == 400

@@ -256,7 +256,7 @@ class SimCamera:
             39: videos,
             54: remaining_kb,
             60: 500,
-            70: int(self.battery),
+            70: round(self.battery),
             82: int(not self.busy and not encoding),
             85: int(self.cold),
             89: self.preset.mode,
