@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rigtui import __version__
+from rigtui import __version__, rig_commands
 from rigtui.config import Config, ConfigError, load
+from rigtui.rig_commands import RigUsageError
 
 if TYPE_CHECKING:
     from rigtui.sim.rig import SimRigOptions
@@ -32,12 +33,74 @@ def _csv(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+RIG_COMMANDS = {
+    "status": "show every camera's state",
+    "record": "start recording on every camera at once (after a readiness check)",
+    "stop": "stop recording on every camera at once",
+    "sync-time": "set every camera's clock to this computer's local time",
+    "copy-settings": "copy the prime camera's settings to the others",
+    "preset": "load a preset by id, title (e.g. cinematic) or group (video, photo, timelapse)",
+    "power-off": "put cameras to sleep (over USB nothing wakes them: press their buttons)",
+}
+
+
+def _global_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
+    """Options accepted before or after the command; only the main parser sets their defaults."""
+
+    def default(value: object) -> object:
+        return value if defaults else argparse.SUPPRESS
+
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=default(None),
+        help="config file (default: ./config.toml, then ~/.config/rigtui/config.toml)",
+    )
+    parser.add_argument(
+        "--camera",
+        action="append",
+        default=default([]),
+        metavar="HOST[:PORT]",
+        help="a camera to use (repeatable); skips discovery",
+    )
+    parser.add_argument(
+        "--mdns-interface",
+        action="append",
+        default=default([]),
+        metavar="IP",
+        help="browse mDNS on this interface only (repeatable)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", default=default(False), help="machine output on stdout; logs go to stderr"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", default=default(False), help="log more to stderr")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rigtui", description="Run a multi-camera rig from a terminal.")
     parser.add_argument("--version", action="version", version=f"rigtui {__version__}")
-    parser.add_argument("--config", type=Path, help="config file (default: ./config.toml, then ~/.config/rigtui/)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log more to stderr")
+    _global_options(parser, defaults=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, text in RIG_COMMANDS.items():
+        sub = commands.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+        _global_options(sub, defaults=False)
+        sub.add_argument(
+            "--select",
+            action="append",
+            metavar="CAMERA",
+            help="only this camera: serial, its last digits, or HOST:PORT (repeatable)",
+        )
+        if name == "record":
+            sub.add_argument("--force", action="store_true", help="record even when the readiness check fails")
+            sub.add_argument(
+                "--check-settings",
+                action="store_true",
+                help="also require every camera's settings to equal the prime's",
+            )
+        if name in ("record", "copy-settings"):
+            sub.add_argument("--from", dest="from_", metavar="SERIAL", help="the prime camera (default: [rig] prime)")
+        if name == "preset":
+            sub.add_argument("preset", metavar="ID|NAME")
 
     sim = commands.add_parser(
         "sim",
@@ -89,7 +152,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load(args.config)
         if args.command == "sim":
             return run_sim(args, config)
-    except (ConfigError, UsageError) as exc:
+        if args.command in RIG_COMMANDS:
+            return rig_commands.run(args, config, rig_commands.command_for(args, config))
+    except (ConfigError, UsageError, RigUsageError) as exc:
         print(f"rigtui: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -37,6 +37,18 @@ class Option:
 
 
 SCHEMA: dict[str, dict[str, Option]] = {
+    "rig": {
+        "cameras": Option("str_list", []),
+        "mdns": Option(bool, True),
+        "mdns_interfaces": Option("str_list", []),
+        "usb_scan": Option(bool, True),
+        "discovery_seconds": Option(float, 4.0, 0.5, 60),
+        "prime": Option(str, ""),
+        "poll_hz": Option(float, 1.0, 0.05, 2.0),
+        "request_timeout_s": Option(float, 5.0, 0.5, 60),
+        "min_battery_percent": Option(int, 20, 0, 100),
+        "min_sd_minutes": Option(int, 10, 0, 10_000),
+    },
     "sim": {
         "cameras": Option(int, 12, 1, 1000),
         "models": Option("models", list(MODELS)),
@@ -51,6 +63,20 @@ SCHEMA: dict[str, dict[str, Option]] = {
         "seed": Option(int, 1, 0, 2**31),
     },
 }
+
+
+@dataclass(frozen=True)
+class RigConfig:
+    cameras: list[str]
+    mdns: bool
+    mdns_interfaces: list[str]
+    usb_scan: bool
+    discovery_seconds: float
+    prime: str
+    poll_hz: float
+    request_timeout_s: float
+    min_battery_percent: int
+    min_sd_minutes: int
 
 
 @dataclass(frozen=True)
@@ -70,6 +96,7 @@ class SimConfig:
 
 @dataclass(frozen=True)
 class Config:
+    rig: RigConfig
     sim: SimConfig
     path: Path | None = None
     text: str = field(default="", repr=False)
@@ -174,7 +201,7 @@ def parse(text: str, path: Path | None = None) -> Config:
                     _line_of(text, section, key),
                 ) from None
         sections[section] = values
-    return Config(sim=SimConfig(**sections["sim"]), path=path, text=text)
+    return Config(rig=RigConfig(**sections["rig"]), sim=SimConfig(**sections["sim"]), path=path, text=text)
 
 
 def load(path: Path | None = None) -> Config:

@@ -33,3 +33,11 @@ def test_usb_address_rule() -> None:
     assert camera_address_from_local("172.27.189.55") == "172.27.189.51"
     assert camera_address_from_local("172.27.189.51") is None
     assert camera_address_from_local("192.168.1.55") is None
+
+
+def test_preset_titles_match_the_spec(spec: dict) -> None:
+    from rigtui.gopro.spec_tables import PRESET_TITLES
+
+    names = spec["components"]["schemas"]["EnumPresetTitle"]["x-enumDescriptions"]
+    assert set(PRESET_TITLES) == {int(k) for k in names}
+    assert PRESET_TITLES[1] == "Standard" and PRESET_TITLES[11] == "Slomo"

@@ -1,0 +1,53 @@
+"""What the rig knows about each camera at one moment: frozen, cheap to compare, safe to hand to a UI."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from rigtui.gopro.client import CameraState
+from rigtui.gopro.protocol import SD_STATES, Status
+
+
+@dataclass(frozen=True)
+class CameraSnapshot:
+    key: str  # serial when known, else host:port; stable for the camera's life in the rig
+    serial: str | None
+    model: str | None
+    firmware: str | None
+    host: str
+    port: int
+    online: bool
+    battery_percent: int | None = None
+    charging: bool = False
+    sd_state: str | None = None
+    sd_remaining_kb: int | None = None
+    sd_capacity_kb: int | None = None
+    minutes_left: int | None = None
+    recording: bool = False
+    recording_seconds: int = 0
+    busy: bool = False
+    hot: bool = False
+    cold: bool = False
+    last_error: str | None = None
+    updated: float | None = None  # time.time() of the last good poll
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def snapshot_fields(state: CameraState) -> dict[str, object]:
+    """The snapshot fields a camera state carries."""
+    sd = state.number(Status.SD_STATE)
+    return {
+        "battery_percent": state.number(Status.BATTERY_PERCENT),
+        "charging": state.number(Status.BATTERY_BARS) == 4,
+        "sd_state": None if sd is None else SD_STATES.get(sd, f"state {sd}"),
+        "sd_remaining_kb": state.number(Status.SD_REMAINING_KB),
+        "sd_capacity_kb": state.number(Status.SD_CAPACITY_KB),
+        "minutes_left": state.number(Status.VIDEO_MINUTES_REMAINING),
+        "recording": state.flag(Status.ENCODING),
+        "recording_seconds": state.number(Status.VIDEO_SECONDS) or 0,
+        "busy": state.flag(Status.BUSY),
+        "hot": state.flag(Status.HOT),
+        "cold": state.flag(Status.COLD),
+    }
