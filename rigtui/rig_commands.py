@@ -63,6 +63,9 @@ def run(args: argparse.Namespace, config: Config, command: Callable[[Rig], Await
         rig = Rig(rig_settings(config))
         try:
             await rig.add(endpoints)
+            for link in rig.cameras():
+                if link.endpoint.source == "cache" and not link.online:
+                    await rig.remove(link)  # a cache entry is a hint; unverified, it is no camera
             for line in rig.collisions():
                 log.warning("%s", line)
             if discovered:

@@ -47,12 +47,16 @@ class Endpoint:
 
 
 def merge(endpoints: Iterable[Endpoint]) -> list[Endpoint]:
-    """One endpoint per address; a serial learned from any source is kept."""
+    """One endpoint per address; a serial learned from any source is kept, and a live source
+    (static, USB, mDNS) wins over the cache."""
     merged: dict[str, Endpoint] = {}
     for endpoint in endpoints:
         known = merged.get(endpoint.address)
-        if known is None or (known.serial is None and endpoint.serial):
+        if known is None:
             merged[endpoint.address] = endpoint
+            continue
+        live, other = (endpoint, known) if known.source == "cache" else (known, endpoint)
+        merged[endpoint.address] = Endpoint(endpoint.host, endpoint.port, live.serial or other.serial, live.source)
     return list(merged.values())
 
 

@@ -226,6 +226,10 @@ class Rig:
             raise
         return f"{link.model or 'unknown model'} online"
 
+    async def remove(self, link: CameraLink) -> None:
+        self.links.pop(link.endpoint.address, None)
+        await link.close()
+
     def cameras(self, selection: Iterable[str] | None = None) -> list[CameraLink]:
         """All cameras, or those matching a serial, its last digits, an address or a host."""
         links = sorted(self.links.values(), key=lambda link: link.key)
@@ -458,7 +462,7 @@ class Rig:
             link.mark_online(state)
             diffs = differences(prime_state.settings, prime.model or "", state.settings, link.model)
             lines = [
-                d.describe() + (f" ({link.model} has no such option)" if plan.get(d.setting_id) is None else "")
+                d.describe() + (f" [{link.model} has no such option]" if plan.get(d.setting_id) is None else "")
                 for d in diffs
             ]
             differences_by_camera[link.key] = lines
