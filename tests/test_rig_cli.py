@@ -174,3 +174,44 @@ async def test_status_warns_about_colliding_serials(rig: SimRig, tmp_path: Path)
     first, second = sorted(c.serial for c in rig.cameras)
     assert code == 0
     assert f"warning: serials {first} and {second} share the last three digits {first[-3:]}" in out
+
+
+async def test_mdns_browser_reports_arrivals_and_departures() -> None:
+    from conftest import make_options
+
+    from rigtui.gopro.discovery import MdnsBrowser
+
+    found: dict[str, Endpoint] = {}
+    lost: list[str] = []
+    browser = MdnsBrowser(["127.0.0.1"], lambda e: found.setdefault(e.serial or "", e), lost.append)
+    await browser.start()
+    try:
+        sim = SimRig(make_options(cameras=3, mdns=True, base_address="127.0.6.1"))
+        await sim.start()
+        serials = {c.serial for c in sim.cameras}
+        for _ in range(100):
+            if serials <= set(found):
+                break
+            await asyncio.sleep(0.1)
+        assert {found[s].host for s in serials} == {"127.0.6.1", "127.0.6.2", "127.0.6.3"}
+        await sim.stop()
+        for _ in range(50):
+            if serials <= set(lost):
+                break
+            await asyncio.sleep(0.1)
+        assert serials <= set(lost), "goodbye packets report departures"
+    finally:
+        await browser.close()
+
+
+@pytest.mark.rig(cameras=3, models=("HERO12", "HERO13"))
+async def test_record_can_require_settings_equal_to_the_prime(rig: SimRig, tmp_path: Path) -> None:
+    prime, other = rig.servers[0], rig.servers[1]
+    async with httpx.AsyncClient(trust_env=False) as http:
+        await http.get(url(other, "/gopro/camera/setting?setting=121&option=4"))
+    code, out, _ = await rigtui(
+        "record", "--check-settings", "--from", prime.camera.serial, *cameras_of(rig), cache=tmp_path
+    )
+    assert code == 1 and "record: refused" in out
+    assert f"not ready  {other.camera.serial}: Video Lens: prime Wide, this camera Linear" in out
+    assert not any(s.camera.encoding for s in rig.servers)

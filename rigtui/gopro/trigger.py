@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from dataclasses import dataclass
 
@@ -37,6 +38,7 @@ class TriggerLink:
         self.host, self.port = host, port
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
+        self._fd: int | None = None
         self.lock = asyncio.Lock()  # one request in flight: replies must not interleave
 
     @property
@@ -58,10 +60,22 @@ class TriggerLink:
             raise CameraOffline(f"{self.host}:{self.port} unreachable ({type(exc).__name__})") from None
 
     def send(self, request: bytes) -> int:
-        """Write a serialized request now (no await); returns time.time_ns() just after the write."""
-        if self._writer is None:
+        """Write a serialized request now (no await); returns time.time_ns() just after the write.
+
+        With nothing queued in the transport, the bytes go straight to the socket (os.write on its
+        descriptor): the asyncio write path costs several times more, and at a release every
+        microsecond per camera adds to the start skew."""
+        writer = self._writer
+        if writer is None:
             raise CameraOffline(f"{self.host}:{self.port}: no open connection")
-        self._writer.write(request)
+        written = 0
+        if writer.transport.get_write_buffer_size() == 0 and self._fd is not None:
+            try:
+                written = os.write(self._fd, request)
+            except (BlockingIOError, InterruptedError):
+                written = 0
+        if written < len(request):
+            writer.write(request[written:])
         return time.time_ns()
 
     async def read_reply(self, timeout: float) -> RawReply:
@@ -120,7 +134,7 @@ class TriggerLink:
             return await self.read_reply(timeout)
 
     async def close(self) -> None:
-        writer, self._writer, self._reader = self._writer, None, None
+        writer, self._writer, self._reader, self._fd = self._writer, None, None, None
         if writer is not None:
             writer.close()
             with contextlib.suppress(OSError):

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import time
+import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -30,9 +31,68 @@ STALL_HOLD_S = 300.0  # a stalled download holds the connection this long unless
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+class _ParseBatcher:
+    """Defers parsing while requests arrive in a burst.
+
+    All simulated cameras share one event loop; handling one request takes long enough that
+    requests arriving meanwhile would be stamped late. A request arriving alone is parsed on the
+    next loop turn. In a burst (arrivals less than BURST_DETECT_S apart: back-to-back writes, not one
+    client's request after another's reply) parsing waits until arrivals have been quiet for
+    BURST_QUIET_S (at most BURST_MAX_S after the burst began), so the loop does nothing but stamp.
+    """
+
+    BURST_DETECT_S = 0.0002
+    BURST_QUIET_S = 0.001
+    BURST_MAX_S = 0.005
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.pending: list[tuple[_StampingHandler, bytes, int]] = []
+        self.last_arrival = 0.0
+        self.burst_started = 0.0
+        self.timer: asyncio.TimerHandle | None = None
+        self.soon: asyncio.Handle | None = None
+
+    def add(self, handler: _StampingHandler, data: bytes, stamp: int) -> None:
+        now = self.loop.time()
+        self.pending.append((handler, data, stamp))
+        in_burst = now - self.last_arrival < self.BURST_DETECT_S
+        self.last_arrival = now
+        if not in_burst:
+            self.burst_started = now
+            if self.soon is None and self.timer is None:
+                self.soon = self.loop.call_soon(self.flush)
+            return
+        if self.soon is not None:
+            self.soon.cancel()
+            self.soon = None
+        if self.timer is not None:
+            self.timer.cancel()
+        when = min(now + self.BURST_QUIET_S, self.burst_started + self.BURST_MAX_S)
+        self.timer = self.loop.call_at(when, self.flush)
+
+    def flush(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = self.soon = None
+        pending, self.pending = self.pending, []
+        for handler, data, stamp in pending:
+            handler.parse(data, stamp)
+
+
+_batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _ParseBatcher] = weakref.WeakKeyDictionary()
+
+
+def _batcher() -> _ParseBatcher:
+    loop = asyncio.get_running_loop()
+    batcher = _batchers.get(loop)
+    if batcher is None:
+        batcher = _batchers[loop] = _ParseBatcher(loop)
+    return batcher
+
+
 class _StampingHandler(RequestHandler):
-    """Stamps arrival before parsing; parsing is deferred by one loop turn so that every socket
-    that became readable in the same turn is stamped before any of them is parsed."""
+    """Stamps arrival before parsing; parsing goes through the loop's _ParseBatcher."""
 
     def __init__(self, owner: CameraServer, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -49,10 +109,11 @@ class _StampingHandler(RequestHandler):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        stamp = time.time_ns()
-        asyncio.get_running_loop().call_soon(self._parse, data, stamp)
+        _batcher().add(self, data, time.time_ns())
 
-    def _parse(self, data: bytes, stamp: int) -> None:
+    def parse(self, data: bytes, stamp: int) -> None:
+        if self.transport is None:  # the client left before its bytes were parsed
+            return
         if self._first_byte_ns is None:
             self._first_byte_ns = stamp
         before = self._request_count
