@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from rigtui import __version__, rig_commands
 from rigtui.config import Config, ConfigError, load
+from rigtui.paths import data_dir, state_dir
 from rigtui.rig_commands import RigUsageError
 
 if TYPE_CHECKING:
@@ -102,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "preset":
             sub.add_argument("preset", metavar="ID|NAME")
 
+    demo = commands.add_parser(
+        "demo",
+        help="open the TUI on an embedded simulated rig (no camera needed)",
+        description="Open the TUI on simulated cameras running inside this process; ctrl+q quits.",
+    )
+    demo.add_argument("--cameras", type=int, default=12, metavar="N", help="number of cameras (default 12)")
+
     sim = commands.add_parser(
         "sim",
         help="run simulated GoPro cameras on loopback addresses",
@@ -140,16 +148,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if args.command is None:
-        parser.print_help()
-        return EXIT_USAGE
+    tui = args.command in (None, "demo")
+    level = logging.DEBUG if args.verbose else logging.WARNING
+    log_format = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    if tui:  # the TUI owns the terminal: log lines go to a file
+        state_dir().mkdir(parents=True, exist_ok=True)
+        logging.basicConfig(level=level, filename=state_dir() / "rigtui.log", format=log_format)
+    else:
+        logging.basicConfig(level=level, stream=sys.stderr, format=log_format)
     try:
         config = load(args.config)
+        if tui:
+            return run_tui(args, config)
         if args.command == "sim":
             return run_sim(args, config)
         if args.command in RIG_COMMANDS:
@@ -161,6 +171,48 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     parser.error(f"unknown command {args.command}")
     return EXIT_USAGE
+
+
+# -- TUI -------------------------------------------------------------------------------------------
+def run_tui(args: argparse.Namespace, config: Config) -> int:
+    """`rigtui` opens the TUI on the real rig; `rigtui demo` on an embedded simulated one."""
+    from rigtui.gopro.discovery import DiscoveryError, Endpoint
+    from rigtui.tui import make_app
+
+    if args.command != "demo":
+        try:
+            endpoints = [Endpoint.parse(text) for text in args.camera]
+        except DiscoveryError as exc:
+            raise UsageError(str(exc)) from None
+        app = make_app(config, endpoints=endpoints, discover=not endpoints, mdns_interfaces=args.mdns_interface)
+        app.run()
+        return EXIT_OK
+    asyncio.run(run_demo(args.cameras, config))
+    return EXIT_OK
+
+
+async def run_demo(cameras: int, config: Config) -> None:
+    from rigtui.gopro.discovery import Endpoint
+    from rigtui.sim.faults import FaultSpec
+    from rigtui.sim.rig import SimRig, SimRigOptions
+    from rigtui.tui import make_app
+    from rigtui.userstate import UserState
+
+    if not 1 <= cameras <= 1000:
+        raise UsageError("--cameras must be from 1 to 1000")
+    # One camera refuses to start recording, one runs on a weak battery: the table shows both.
+    faults = [FaultSpec("7", "shutter-500", None)] if cameras >= 7 else []
+    sim = SimRig(SimRigOptions(cameras=cameras, port=0, mdns=False, faults=faults, base_address="127.0.1.1"))
+    await sim.start()
+    try:
+        if cameras >= 10:
+            weak = sim.server(10).camera
+            weak.usb_power, weak.battery = False, 14.0
+        endpoints = [Endpoint(s.host, s.port, s.camera.serial) for s in sim.servers]
+        state = UserState.load(data_dir() / "demo-state.toml")
+        await make_app(config, endpoints=endpoints, discover=False, state=state).run_async()
+    finally:
+        await sim.stop()
 
 
 # -- sim -------------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ ConfigError naming the file, the line, the key and the problem.
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rigtui.gopro.protocol import MODELS
+from rigtui.paths import config_dir
 
 
 class ConfigError(Exception):
@@ -48,6 +48,24 @@ SCHEMA: dict[str, dict[str, Option]] = {
         "request_timeout_s": Option(float, 5.0, 0.5, 60),
         "min_battery_percent": Option(int, 20, 0, 100),
         "min_sd_minutes": Option(int, 10, 0, 10_000),
+    },
+    "keys": {
+        action: Option(str, "", pattern=r"[a-z0-9_+,]*")
+        for action in (
+            "record",
+            "stop",
+            "sync_time",
+            "copy_settings",
+            "make_prime",
+            "format",
+            "power_off",
+            "toggle_select",
+            "filter",
+            "nickname",
+            "show_log_path",
+            "help",
+            "quit",
+        )
     },
     "sim": {
         "cameras": Option(int, 12, 1, 1000),
@@ -98,6 +116,7 @@ class SimConfig:
 class Config:
     rig: RigConfig
     sim: SimConfig
+    keys: dict[str, str] = field(default_factory=dict)
     path: Path | None = None
     text: str = field(default="", repr=False)
 
@@ -108,8 +127,7 @@ class Config:
 
 def default_paths() -> list[Path]:
     """Where a config is looked for when none is named: here, then the user's config folder."""
-    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    return [Path("config.toml"), base / "rigtui" / "config.toml"]
+    return [Path("config.toml"), config_dir() / "config.toml"]
 
 
 def _line_of(text: str, section: str, key: str | None) -> int | None:
@@ -201,7 +219,9 @@ def parse(text: str, path: Path | None = None) -> Config:
                     _line_of(text, section, key),
                 ) from None
         sections[section] = values
-    return Config(rig=RigConfig(**sections["rig"]), sim=SimConfig(**sections["sim"]), path=path, text=text)
+    return Config(
+        rig=RigConfig(**sections["rig"]), sim=SimConfig(**sections["sim"]), keys=sections["keys"], path=path, text=text
+    )
 
 
 def load(path: Path | None = None) -> Config:

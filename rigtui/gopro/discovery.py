@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from rigtui.gopro.protocol import DEFAULT_PORT, MDNS_SERVICE, camera_address, camera_address_from_local
+from rigtui.paths import cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -159,8 +159,7 @@ class MdnsBrowser:
 
 # -- cache ------------------------------------------------------------------------------------------
 def cache_path() -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "rigtui" / "cameras.json"
+    return cache_dir() / "cameras.json"
 
 
 def load_cache(path: Path | None = None) -> list[Endpoint]:

@@ -27,6 +27,7 @@ from rigtui.gopro.client import (
     query,
 )
 from rigtui.gopro.discovery import Endpoint, serial_collisions
+from rigtui.gopro.media import CardContents, card_contents
 from rigtui.gopro.protocol import MODEL_INFO, Status
 from rigtui.gopro.settings import SettingDifference, apply_order, copyable, differences
 from rigtui.gopro.snapshot import CameraSnapshot, snapshot_fields
@@ -139,7 +140,9 @@ class CameraLink:
             await asyncio.sleep(0.1)
 
     def mark_online(self, state: CameraState) -> None:
-        self.state, self.online, self.last_error = state, True, None
+        if not self.online:
+            self.last_error = None  # the error was why it was offline; a failed command's stays shown
+        self.state, self.online = state, True
         self.updated = time.time()
         self.backoff = 1.0
 
@@ -272,7 +275,17 @@ class Rig:
                 return Outcome(link.key, False, str(exc))
             return Outcome(link.key, True, detail or "", round((time.monotonic() - started) * 1000, 1))
 
-        return list(await asyncio.gather(*(one(link) for link in links)))
+        outcomes = list(await asyncio.gather(*(one(link) for link in links)))
+        self.note(outcomes)
+        return outcomes
+
+    def note(self, outcomes: list[Outcome]) -> None:
+        """A command's failure stays as the camera's last error until a later command succeeds."""
+        by_key = {link.key: link for link in self.links.values()}
+        for outcome in outcomes:
+            link = by_key.get(outcome.key)
+            if link is not None and link.online:
+                link.last_error = None if outcome.ok else outcome.detail
 
     def _offline(self, links: list[CameraLink]) -> tuple[list[CameraLink], list[Outcome]]:
         online = [link for link in links if link.online]
@@ -365,6 +378,7 @@ class Rig:
         confirmations = await asyncio.gather(*(self._confirm(link, start) for link in online))
         for index, (link, result, confirmed) in enumerate(zip(online, results, confirmations, strict=True)):
             outcomes.append(_shutter_outcome(link, start, result, confirmed, release.response_ms(index)))
+        self.note(outcomes)
         return Report(outcomes, dispatch_spread_ms=round(spread, 3))
 
     async def _confirm(self, link: CameraLink, start: bool) -> bool | str:
@@ -553,6 +567,35 @@ class Rig:
             raise CameraError(f"no preset named {wanted!r} on this camera")
 
         outcomes += await self.each(online, load)
+        return Report(outcomes)
+
+    async def card_contents(self, selection: Iterable[str] | None = None) -> dict[str, CardContents | str]:
+        """What each camera's card holds (or why it cannot be read): said before erasing anything."""
+        online, _ = self._offline(self.cameras(selection))
+        results: dict[str, CardContents | str] = {}
+
+        async def read(link: CameraLink) -> str:
+            results[link.key] = card_contents(await link.client.media_list())
+            return ""
+
+        for outcome in await self.each(online, read):
+            if not outcome.ok:
+                results[outcome.key] = outcome.detail
+        return results
+
+    async def erase(self, selection: Iterable[str] | None = None) -> Report:
+        """Delete every file on the cards, then re-read each media list to confirm it is empty."""
+        online, outcomes = self._offline(self.cameras(selection))
+
+        async def erase(link: CameraLink) -> str:
+            await link.client.request("/gp/gpControl/command/storage/delete/all", timeout=60)
+            await link.wait_idle(limit_s=30)
+            left = card_contents(await link.client.media_list())
+            if left.files:
+                raise CameraError(f"card still holds {left.describe()} after erasing")
+            return "card erased"
+
+        outcomes += await self.each(online, erase, timeout=120)
         return Report(outcomes)
 
     async def power_off(self, selection: Iterable[str] | None = None) -> Report:

@@ -1,0 +1,45 @@
+"""The key list, as the user has mapped the keys, with what each does."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+HELP_TEXT = {
+    "record": "start every camera at once (readiness check first)",
+    "stop": "stop recording",
+    "sync_time": "set every camera's clock to this computer's local time",
+    "copy_settings": "copy the prime camera's settings to the others",
+    "make_prime": "make the camera under the cursor the prime",
+    "format": "erase SD cards (asks first, says what it erases)",
+    "power_off": "put cameras to sleep (asks first)",
+    "toggle_select": "select or deselect the camera under the cursor",
+    "filter": "show only cameras matching a text",
+    "nickname": "give the camera under the cursor a nickname",
+    "show_log_path": "show where the session log is written",
+    "help": "this list",
+    "quit": "quit (jobs in progress stop)",
+}
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark", "close", "Close", id="help.close")]
+
+    def __init__(self, keys: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.keys = keys
+
+    def compose(self) -> ComposeResult:
+        width = max(len(k) for k, _ in self.keys)
+        lines = "\n".join(f"{key:>{width}}  {text}" for key, text in self.keys)
+        with Vertical(id="dialog"):
+            yield Static("Keys", id="dialog-title")
+            with VerticalScroll(id="dialog-body"):
+                yield Static(lines, markup=False)
+            yield Static("Actions apply to the selected cameras, or to all when none is selected.", id="help-note")
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,91 @@
+"""`rigtui demo` in a real terminal (tmux): keys in, screen out, and nothing left behind on quit."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+
+def tmux(*args: str) -> str:
+    return subprocess.run(["tmux", *args], capture_output=True, text=True, timeout=10).stdout
+
+
+class Pane:
+    def __init__(self, session: str) -> None:
+        self.session = session
+
+    def text(self) -> str:
+        return tmux("capture-pane", "-p", "-t", self.session)
+
+    def keys(self, *keys: str) -> None:
+        tmux("send-keys", "-t", self.session, *keys)
+
+    def wait(self, condition: Callable[[str], bool], timeout: float = 20) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.text()
+            if condition(screen):
+                return screen
+            time.sleep(0.2)
+        raise AssertionError(f"screen never matched:\n{self.text()}")
+
+
+def listening_on_rig_addresses() -> list[str]:
+    out = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if " 127.0.1." in line]
+
+
+@pytest.fixture
+def pane(tmp_path: Path) -> Iterator[Pane]:
+    session = f"rigtui-demo-{os.getpid()}"
+    env = " ".join(
+        f"{name}={shlex.quote(str(tmp_path / name.lower()))}"
+        for name in ("XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME")
+    )
+    command = (
+        f"cd {shlex.quote(str(tmp_path))} && env {env} {shlex.quote(sys.executable)} -m rigtui demo; "
+        "echo DEMO-EXITED $?; sleep 60"
+    )
+    tmux("new-session", "-d", "-s", session, "-x", "100", "-y", "30", command)
+    try:
+        yield Pane(session)
+    finally:
+        tmux("kill-session", "-t", session)
+
+
+def test_demo_shows_the_rig_records_stops_and_quits_cleanly(pane: Pane) -> None:
+    screen = pane.wait(lambda s: "online 12/12" in s)
+    rows = [line for line in screen.splitlines() if re.match(r"^.C3\d{12} +HERO1\d +ok ", line)]
+    assert len(rows) == 12
+    assert {model for model in ("HERO10", "HERO11", "HERO12", "HERO13") if any(model in r for r in rows)} == {
+        "HERO10",
+        "HERO11",
+        "HERO12",
+        "HERO13",
+    }
+    assert "14%" in screen, "the weak-battery camera shows"
+
+    pane.keys("r")
+    pane.wait(lambda s: "Cameras not ready" in s and "battery 14%" in s)
+    pane.keys("y")
+    screen = pane.wait(lambda s: "rec 11" in s and "11 of 12 cameras ok" in s)
+    assert "camera answered HTTP" in screen, "the demo's faulty camera shows its error"
+    pane.wait(lambda s: sum("●00:0" in line for line in s.splitlines()) == 11)
+
+    pane.keys("s")
+    pane.wait(lambda s: "rec 0" in s and "stop: 12 of 12 cameras ok" in s)
+
+    pane.keys("C-q")
+    pane.wait(lambda s: "DEMO-EXITED 0" in s)
+    assert listening_on_rig_addresses() == []

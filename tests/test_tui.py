@@ -1,0 +1,196 @@
+"""Pilot tests: the app driven by its keys against simulated cameras on real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import tomllib
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import RichLog
+
+from rigtui.config import parse
+from rigtui.gopro.discovery import Endpoint
+from rigtui.sim.rig import SimRig
+from rigtui.tui import make_app
+from rigtui.tui.app import RigApp
+from rigtui.tui.camera_table import CameraTable
+from rigtui.tui.confirm import ConfirmScreen
+from rigtui.tui.help import HelpScreen
+from rigtui.userstate import UserState
+
+FAST = "[rig]\npoll_hz = 2.0\nrequest_timeout_s = 1.0\n"
+
+
+def app_for(rig: SimRig, tmp_path: Path, extra_config: str = "") -> RigApp:
+    config = parse(FAST + extra_config)
+    endpoints = [Endpoint(s.host, s.port, s.camera.serial) for s in rig.servers]
+    state = UserState(path=tmp_path / "state.toml")
+    return make_app(config, endpoints=endpoints, discover=False, state=state, log_dir=tmp_path / "logs")
+
+
+async def until(pilot: Pilot, condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await pilot.pause(0.05)
+
+
+def cell(app: RigApp, key: str, column: str) -> str:
+    return app.query_one(CameraTable).get_cell(key, column).plain
+
+
+def log_text(app: RigApp) -> str:
+    return "\n".join(line.text for line in app.query_one("#log", RichLog).lines)
+
+
+@pytest.fixture
+async def running(rig: SimRig, tmp_path: Path) -> AsyncIterator[tuple[RigApp, Pilot]]:
+    app = app_for(rig, tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: len(app.query_one(CameraTable).shown) == len(rig.servers))
+        yield app, pilot
+
+
+def keys(rig: SimRig) -> list[str]:
+    return [s.camera.serial for s in rig.servers]
+
+
+@pytest.mark.rig(cameras=4)
+async def test_r_records_every_camera_and_the_table_shows_it_s_stops(rig: SimRig, running: tuple) -> None:
+    app, pilot = running
+    await pilot.press("r")
+    await until(pilot, lambda: all(s.camera.encoding for s in rig.servers))
+    await until(pilot, lambda: all(cell(app, k, "rec").startswith("●") for k in keys(rig)))
+    assert "record: 4 of 4 cameras ok" in log_text(app)
+    await pilot.press("s")
+    await until(pilot, lambda: not any(s.camera.recording_since for s in rig.servers))
+    await until(pilot, lambda: all(cell(app, k, "rec") == "-" for k in keys(rig)))
+
+
+@pytest.mark.rig(cameras=3, faults=[])
+async def test_a_failed_start_is_named_in_the_log_and_the_row(rig: SimRig, running: tuple) -> None:
+    app, pilot = running
+    bad = rig.servers[1]
+    bad.set_fault("shutter-500", None)
+    await pilot.press("r")
+    await until(pilot, lambda: "record: 2 of 3 cameras ok" in log_text(app))
+    assert f"record: {bad.camera.serial} FAILED: camera answered HTTP 500" in log_text(app)
+    await until(pilot, lambda: "HTTP 500" in cell(app, bad.camera.serial, "error"))
+
+
+@pytest.mark.rig(cameras=3)
+async def test_t_syncs_time_and_c_copies_from_the_prime_chosen_with_p(
+    rig: SimRig, running: tuple, tmp_path: Path
+) -> None:
+    app, pilot = running
+    await pilot.press("t")
+    await until(pilot, lambda: "sync time: 3 of 3 cameras ok" in log_text(app))
+    table = app.query_one(CameraTable)
+    prime = rig.servers[2].camera  # HERO12
+    table.move_cursor(row=table.get_row_index(prime.serial))
+    await pilot.press("p")
+    assert tomllib.loads((tmp_path / "state.toml").read_text())["prime"] == prime.serial
+    prime.set_setting(121, 4)  # Linear
+    await pilot.pause(0.3)
+    await pilot.press("c")
+    await until(pilot, lambda: "copy settings from" in log_text(app) and "cameras ok" in log_text(app), 20)
+    assert all(s.camera.settings[121] == 4 for s in rig.servers)
+
+
+@pytest.mark.rig(cameras=3)
+async def test_a_camera_that_goes_down_shows_offline_and_comes_back(rig: SimRig, running: tuple) -> None:
+    app, pilot = running
+    down = rig.servers[0]
+    down.link_down(1.5)
+    await until(pilot, lambda: cell(app, down.camera.serial, "state") == "off")
+    assert "online 2/3" in str(app.query_one("#summary").render())
+    await until(pilot, lambda: cell(app, down.camera.serial, "state") == "ok", 15)
+
+
+@pytest.mark.rig(cameras=4)
+async def test_selection_restricts_actions(rig: SimRig, running: tuple) -> None:
+    app, pilot = running
+    table = app.query_one(CameraTable)
+    chosen = rig.servers[2].camera.serial
+    table.move_cursor(row=table.get_row_index(chosen))
+    await pilot.press("space")
+    assert app.selected == {chosen} and cell(app, chosen, "name").startswith("▸")
+    await pilot.press("r")
+    await until(pilot, lambda: "record: 1 of 1 cameras ok" in log_text(app))
+    assert [s.camera.encoding for s in rig.servers] == [False, False, True, False]
+
+
+@pytest.mark.rig(cameras=2)
+async def test_format_asks_first_and_names_what_it_erases(rig: SimRig, running: tuple) -> None:
+    app, pilot = running
+    for server in rig.servers:
+        await server.camera.add_recording(duration=5, size=2_000_000)
+    await pilot.press("f")
+    await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+    details = app.screen.details  # type: ignore[attr-defined]
+    assert all(f"{s.camera.serial}: 1 file, 0.00 GB" in details or s.camera.serial in details for s in rig.servers)
+    assert "This erases 2 files, 0.00 GB in all. Nothing here has been verified as offloaded" in details
+    await pilot.press("n")
+    await until(pilot, lambda: "format: cancelled, nothing erased" in log_text(app))
+    assert all(s.camera.media.items for s in rig.servers)
+    await pilot.press("f")
+    await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+    await pilot.press("y")
+    await until(pilot, lambda: "format: 2 of 2 cameras ok" in log_text(app))
+    assert not any(s.camera.media.items for s in rig.servers)
+
+
+@pytest.mark.rig(cameras=2)
+async def test_power_off_asks_first(rig: SimRig, running: tuple) -> None:
+    app, pilot = running
+    await pilot.press("o")
+    await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+    await pilot.press("escape")
+    await until(pilot, lambda: "power off: cancelled" in log_text(app))
+    assert all(s.listening for s in rig.servers)
+    await pilot.press("o")
+    await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+    await pilot.press("y")
+    await until(pilot, lambda: "power off: 2 of 2 cameras ok" in log_text(app))
+    await asyncio.sleep(0.2)
+    assert not any(s.listening for s in rig.servers)
+
+
+@pytest.mark.rig(cameras=4)
+async def test_filter_help_nickname_and_stop_greyed_out(rig: SimRig, running: tuple, tmp_path: Path) -> None:
+    app, pilot = running
+    assert app.check_action("stop", ()) is None, "nothing records: stop is greyed out"
+    await pilot.press("slash")
+    await pilot.press(*"hero13")
+    await until(pilot, lambda: list(app.query_one(CameraTable).shown) == [rig.servers[3].camera.serial])
+    await pilot.press("escape")
+    await until(pilot, lambda: len(app.query_one(CameraTable).shown) == 4)
+    await pilot.press("question_mark")
+    assert isinstance(app.screen, HelpScreen)
+    await pilot.press("escape")
+    table = app.query_one(CameraTable)
+    table.move_cursor(row=0)
+    key = table.cursor_key
+    await pilot.press("n")
+    await pilot.press(*"left-rig", "enter")
+    assert tomllib.loads((tmp_path / "state.toml").read_text())["nicknames"] == {key: "left-rig"}
+    assert "left-rig" in cell(app, str(key), "name")
+    logs = list((tmp_path / "logs").glob("session-*.log"))
+    assert len(logs) == 1 and "connected" in logs[0].read_text()
+
+
+@pytest.mark.rig(cameras=2)
+async def test_keys_are_remappable_in_config(rig: SimRig, tmp_path: Path) -> None:
+    app = app_for(rig, tmp_path, '[keys]\nrecord = "f5"\n')
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: len(app.query_one(CameraTable).shown) == 2)
+        await pilot.press("r")
+        await pilot.pause(0.5)
+        assert not any(s.camera.encoding for s in rig.servers)
+        await pilot.press("f5")
+        await until(pilot, lambda: all(s.camera.encoding for s in rig.servers))
