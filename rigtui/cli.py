@@ -42,6 +42,8 @@ RIG_COMMANDS = {
     "copy-settings": "copy the prime camera's settings to the others",
     "preset": "load a preset by id, title (e.g. cinematic) or group (video, photo, timelapse)",
     "power-off": "put cameras to sleep (over USB nothing wakes them: press their buttons)",
+    "offload": "download every camera's footage into take folders, verified",
+    "format": "erase SD cards whose every file is verified as offloaded",
 }
 
 
@@ -102,6 +104,20 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--from", dest="from_", metavar="SERIAL", help="the prime camera (default: [rig] prime)")
         if name == "preset":
             sub.add_argument("preset", metavar="ID|NAME")
+        if name == "offload":
+            sub.add_argument("dest", metavar="DEST", help="folder the take folders go in")
+            sub.add_argument("--prefix", help="take folder prefix (default: [offload] prefix, 'take')")
+            sub.add_argument("--no-sidecars", action="store_true", help="leave LRV proxies and THM thumbnails")
+            sub.add_argument(
+                "--layout",
+                choices=("flat", "photogrammetry"),
+                help="photo takes as <take>/rig/<camera index>/<frame>.JPG with photogrammetry",
+            )
+        if name == "format":
+            sub.add_argument("--yes", action="store_true", help="answer the 'erase?' question (never the gate)")
+            sub.add_argument(
+                "--force", action="store_true", help="erase unverified footage too, after typing the number of cameras"
+            )
 
     demo = commands.add_parser(
         "demo",

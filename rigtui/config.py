@@ -49,6 +49,17 @@ SCHEMA: dict[str, dict[str, Option]] = {
         "min_battery_percent": Option(int, 20, 0, 100),
         "min_sd_minutes": Option(int, 10, 0, 10_000),
     },
+    "offload": {
+        "dest": Option(str, ""),
+        "prefix": Option(str, "take", pattern=r"[A-Za-z0-9_-]{1,32}"),
+        "sidecars": Option(bool, True),
+        "tolerance_s": Option(float, 5.0, 0.5, 600),
+        "per_camera": Option(int, 2, 1, 8),
+        "layout": Option(str, "flat", pattern=r"flat|photogrammetry"),
+        "read_timeout_s": Option(float, 20.0, 1, 600),
+        "retries": Option(int, 5, 0, 100),
+        "ledger": Option(str, ""),
+    },
     "keys": {
         action: Option(str, "", pattern=r"[a-z0-9_+,]*")
         for action in (
@@ -98,6 +109,19 @@ class RigConfig:
 
 
 @dataclass(frozen=True)
+class OffloadConfig:
+    dest: str
+    prefix: str
+    sidecars: bool
+    tolerance_s: float
+    per_camera: int
+    layout: str
+    read_timeout_s: float
+    retries: int
+    ledger: str
+
+
+@dataclass(frozen=True)
 class SimConfig:
     cameras: int
     models: list[str]
@@ -116,6 +140,7 @@ class SimConfig:
 class Config:
     rig: RigConfig
     sim: SimConfig
+    offload: OffloadConfig
     keys: dict[str, str] = field(default_factory=dict)
     path: Path | None = None
     text: str = field(default="", repr=False)
@@ -220,7 +245,12 @@ def parse(text: str, path: Path | None = None) -> Config:
                 ) from None
         sections[section] = values
     return Config(
-        rig=RigConfig(**sections["rig"]), sim=SimConfig(**sections["sim"]), keys=sections["keys"], path=path, text=text
+        rig=RigConfig(**sections["rig"]),
+        sim=SimConfig(**sections["sim"]),
+        offload=OffloadConfig(**sections["offload"]),
+        keys=sections["keys"],
+        path=path,
+        text=text,
     )
 
 

@@ -11,9 +11,13 @@ import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TextIO
 
 from rigtui.config import Config
 from rigtui.gopro.discovery import DiscoveryError, Endpoint, discover, save_cache
+from rigtui.gopro.ledger import Ledger
+from rigtui.gopro.offload import Offload, OffloadError, OffloadOptions, unverified_files
 from rigtui.gopro.rig import Report, Rig, RigSettings
 from rigtui.gopro.snapshot import CameraSnapshot
 
@@ -176,7 +180,15 @@ def command_for(args: argparse.Namespace, config: Config) -> Callable[[Rig], Awa
     async def power_off(rig: Rig) -> int:
         return print_report(await rig.power_off(args.select), args, "power-off")
 
+    async def offload(rig: Rig) -> int:
+        return await run_offload(rig, args, config)
+
+    async def format_cards(rig: Rig) -> int:
+        return await run_format(rig, args, config)
+
     commands = {
+        "offload": offload,
+        "format": format_cards,
         "status": status,
         "record": record,
         "stop": stop,
@@ -186,3 +198,175 @@ def command_for(args: argparse.Namespace, config: Config) -> Callable[[Rig], Awa
         "power-off": power_off,
     }
     return commands[args.command]
+
+
+# -- offload and format ------------------------------------------------------------------------------
+def offload_options(config: Config, dest: Path, args: argparse.Namespace) -> OffloadOptions:
+    cfg = config.offload
+    return OffloadOptions(
+        dest=dest,
+        prefix=getattr(args, "prefix", None) or cfg.prefix,
+        sidecars=cfg.sidecars and not getattr(args, "no_sidecars", False),
+        tolerance_s=cfg.tolerance_s,
+        per_camera=cfg.per_camera,
+        photogrammetry=(getattr(args, "layout", None) or cfg.layout) == "photogrammetry",
+        retries=cfg.retries,
+        read_timeout_s=cfg.read_timeout_s,
+    )
+
+
+def open_ledger(config: Config) -> Ledger:
+    return Ledger(Path(config.offload.ledger).expanduser() if config.offload.ledger else None)
+
+
+async def run_offload(rig: Rig, args: argparse.Namespace, config: Config) -> int:
+    dest = Path(args.dest)
+    job = Offload(rig, offload_options(config, dest, args), open_ledger(config), args.select)
+    try:
+        plan = await job.prepare()
+    except OffloadError as exc:
+        raise RigUsageError(str(exc)) from None
+    if not args.json:
+        for camera, why in sorted(plan.unreachable.items()):
+            print(f"FAILED {camera}: {why}")
+        for camera, lines in sorted(plan.rejected.items()):
+            for line in lines:
+                print(f"FAILED {camera}: left out {line}")
+        print(
+            f"offload to {job.root}: {len(plan.tasks)} files ({plan.bytes_total / 1e9:.2f} GB) in "
+            f"{len(plan.takes)} takes; {plan.already} already verified"
+        )
+    out = sys.stderr if args.json else sys.stdout  # with --json, stdout carries only the JSON
+    await OffloadProgress(job, plain=not out.isatty(), out=out).follow(job.run())
+    failed = [t for t in plan.tasks if t.state != "verified"]
+    ok = not failed and not plan.unreachable and not plan.rejected
+    if args.json:
+        emit_json(
+            {
+                "ok": ok,
+                "dest": str(job.root),
+                "already_verified": plan.already,
+                "takes": [
+                    {
+                        "number": t.number,
+                        "folder": t.folder(job.options.prefix),
+                        "kind": t.kind,
+                        "cameras": sorted(t.members),
+                    }
+                    for t in plan.takes
+                ],
+                "files": [
+                    {
+                        "camera": t.camera,
+                        "path": t.file.path,
+                        "dest": t.relative,
+                        "state": t.state,
+                        "size": t.done,
+                        "error": t.error,
+                    }
+                    for t in plan.tasks
+                ],
+                "unreachable": plan.unreachable,
+                "rejected": plan.rejected,
+                "manifests": [str(p) for p in job.sealed],
+            }
+        )
+        return EXIT_OK if ok else EXIT_FAILED
+    for task in failed:
+        print(f"FAILED {task.camera} {task.file.path}: {task.error}")
+    verified = len(plan.tasks) - len(failed)
+    seconds = max(job.finished - job.started, 1e-6)
+    done = sum(t.done for t in plan.tasks if t.state == "verified")
+    print(
+        f"offload: {verified} of {len(plan.tasks)} files verified ({done / 1e9:.2f} GB, "
+        f"{done / seconds / 1e6:.0f} MB/s), {len(failed)} failed; {len(job.sealed)} take manifests written"
+    )
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+class OffloadProgress:
+    """Progress on a terminal (a bar per camera and one overall), plain lines elsewhere."""
+
+    def __init__(self, job: Offload, *, plain: bool, out: TextIO) -> None:
+        self.job, self.plain, self.out = job, plain, out
+        self._reported: set[int] = set()
+
+    async def follow(self, work: Awaitable[object]) -> None:
+        task = asyncio.ensure_future(work)
+        if self.plain:
+            while not task.done():
+                self._print_finished()
+                await asyncio.wait({task}, timeout=0.5)
+            self._print_finished()
+            await task
+            return
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        columns = (
+            TextColumn("{task.description:24}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, transient=False, console=Console(file=self.out)) as bars:
+            rows = {c: bars.add_task(c, total=p.bytes_total or 1) for c, p in self.job.progress.items()}
+            overall = bars.add_task("all cameras", total=self.job.plan.bytes_total if self.job.plan else 1)
+            while not task.done():
+                for camera, row in rows.items():
+                    p = self.job.progress[camera]
+                    bars.update(row, completed=p.bytes_done, total=max(p.bytes_total, 1))
+                bars.update(
+                    overall,
+                    completed=sum(p.bytes_done for p in self.job.progress.values()),
+                    total=max(sum(p.bytes_total for p in self.job.progress.values()), 1),
+                )
+                await asyncio.wait({task}, timeout=0.25)
+        await task
+
+    def _print_finished(self) -> None:
+        for task in self.job.plan.tasks if self.job.plan else []:
+            if task.state in ("verified", "failed") and id(task) not in self._reported:
+                self._reported.add(id(task))
+                if task.state == "verified":
+                    line = f"verified {task.camera} {task.file.path} -> {task.relative} ({task.done} bytes)"
+                    print(line, file=self.out, flush=True)
+
+
+async def run_format(rig: Rig, args: argparse.Namespace, config: Config) -> int:
+    """Erase cards only when every file on them is verified in the ledger; forcing takes a typed
+    confirmation; and the erase itself is asked on a terminal (`--yes` answers for scripts)."""
+    unverified = await unverified_files(rig, open_ledger(config), args.select)
+    blocked = {camera: files for camera, files in unverified.items() if files}
+    targets = [link.key for link in rig.cameras(args.select)]
+    if blocked:
+        for camera, files in sorted(blocked.items()):
+            shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
+            print(f"not verified  {camera}: {len(files)} file{'s' if len(files) != 1 else ''}: {shown}")
+        if not args.force:
+            print("format: refused; offload these files first (rigtui offload DEST), or pass --force")
+            return EXIT_FAILED
+        if not sys.stdin.isatty():
+            raise RigUsageError("--force needs a typed confirmation, so a terminal")
+        answer = input(f"Unverified footage will be lost. Type the number of cameras to erase ({len(targets)}): ")
+        if answer.strip() != str(len(targets)):
+            print("format: not confirmed; nothing erased")
+            return EXIT_FAILED
+    contents = await rig.card_contents(args.select)
+    for camera, held in sorted(contents.items()):
+        print(f"will erase  {camera}: {held if isinstance(held, str) else held.describe()}")
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise RigUsageError("format asks before erasing: pass --yes when there is no terminal")
+        if input(f"Erase the SD cards of {len(targets)} cameras? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("format: cancelled; nothing erased")
+            return EXIT_FAILED
+    return print_report(await rig.erase(args.select), args, "format")

@@ -19,6 +19,7 @@ FAULT_KINDS: dict[str, tuple[str, float | None]] = {
     "no-range": ("Range requests are ignored (full body, 200)", None),
     "latency": ("milliseconds added to every reply", 200.0),
     "malformed": ("state and media replies are malformed JSON", None),
+    "hostile-names": ("the media list also names files like ../x and /etc/passwd", None),
 }
 
 

@@ -440,7 +440,14 @@ class CameraServer:
     async def media_list(self, _request: web.Request) -> web.Response:
         if self.camera.recording_since is not None and self._trigger("media-busy"):
             return _json({"message": "Camera is busy"}, 503)
-        return self._reply(self.camera.media.media_list())
+        listing = self.camera.media.media_list()
+        if "hostile-names" in self.faults:
+            hostile = [
+                {"n": name, "cre": "1700000000", "mod": "1700000000", "s": "1000"}
+                for name in ("../../escape.MP4", "/etc/passwd", "GX01\u0000001.MP4")
+            ]
+            listing["media"] = [*listing["media"], {"d": "100GOPRO", "fs": hostile}, {"d": "../..", "fs": hostile[:1]}]
+        return self._reply(listing)
 
     async def media_info(self, request: web.Request) -> web.Response:
         item = self.camera.media.find(request.query.get("path", ""))

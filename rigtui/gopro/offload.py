@@ -1,0 +1,343 @@
+"""Offload: every camera's footage into take folders, every byte verified, every take manifested.
+
+A file counts as offloaded only when it was streamed to NAME.part and hashed on the way, its length
+matched the camera's, it was renamed into place, read back with the same hash, and recorded in the
+ledger. Interrupted offloads resume; re-running one adds new takes without touching old ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from rigtui.gopro.client import CameraError
+from rigtui.gopro.download import DestinationTaken, DownloadError, Fetched, fetch, hash_file
+from rigtui.gopro.ledger import Ledger, LedgerEntry
+from rigtui.gopro.media import MediaFile, Recording, parse_media_list
+from rigtui.gopro.mhl import HashedFile, add_generation
+from rigtui.gopro.rig import CameraLink, Rig
+from rigtui.gopro.takes import Take, camera_label, cluster, destination
+
+SPACE_MARGIN = 64 * 1024 * 1024
+
+
+class OffloadError(Exception):
+    """The offload cannot start (destination unwritable, too little space); one line for the user."""
+
+
+@dataclass(frozen=True)
+class OffloadOptions:
+    dest: Path
+    prefix: str = "take"
+    sidecars: bool = True
+    tolerance_s: float = 5.0
+    per_camera: int = 2
+    photogrammetry: bool = False
+    retries: int = 5
+    read_timeout_s: float = 20.0
+
+
+@dataclass
+class FileTask:
+    camera: str
+    link: CameraLink
+    recording: Recording
+    file: MediaFile
+    take: Take
+    relative: str  # destination, relative to the offload folder
+    estimate: int  # expected size, or a guess when the list does not tell
+    done: int = 0
+    state: str = "pending"  # pending | running | verified | failed
+    error: str | None = None
+
+
+@dataclass
+class CameraProgress:
+    camera: str
+    files: int = 0
+    files_done: int = 0
+    files_failed: int = 0
+    bytes_total: int = 0
+    bytes_done: int = 0
+    current: str = ""
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class OffloadPlan:
+    tasks: list[FileTask]
+    takes: list[Take]
+    already: int  # files already verified by an earlier offload
+    rejected: dict[str, list[str]]  # camera -> media-list entries left out, with why
+    unreachable: dict[str, str]  # camera -> why its media list could not be read
+
+    @property
+    def bytes_total(self) -> int:
+        return sum(t.estimate for t in self.tasks)
+
+
+class Offload:
+    """One offload run. The UI reads `progress` and `plan`; the job runs in `run()`."""
+
+    def __init__(
+        self,
+        rig: Rig,
+        options: OffloadOptions,
+        ledger: Ledger,
+        selection: list[str] | None = None,
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.rig, self.options, self.ledger, self.selection = rig, options, ledger, selection
+        self.root = options.dest.expanduser().resolve()
+        self.on_change = on_change
+        self.plan: OffloadPlan | None = None
+        self.progress: dict[str, CameraProgress] = {}
+        self.started = self.finished = 0.0
+        self.sealed: list[Path] = []
+
+    # -- planning -------------------------------------------------------------------------------
+    def _check_destination(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=self.root, prefix=".rigtui-write-test-"):
+                pass
+        except OSError as exc:
+            raise OffloadError(f"cannot write to {self.root}: {exc.strerror or exc}") from None
+
+    async def prepare(self) -> OffloadPlan:
+        """Read every camera's media list, cluster takes, and decide what to fetch where."""
+        self._check_destination()
+        links = [link for link in self.rig.cameras(self.selection)]
+        unreachable = {camera_label(link.key): f"offline: {link.last_error}" for link in links if not link.online}
+        rejected: dict[str, list[str]] = {}
+        found: list[tuple[str, CameraLink, Recording]] = []
+
+        async def read(link: CameraLink) -> None:
+            label = camera_label(link.key)
+            try:
+                parsed = parse_media_list(await link.client.media_list())
+            except CameraError as exc:
+                unreachable[label] = f"media list: {exc}"
+                return
+            if parsed.rejected:
+                rejected[label] = parsed.rejected
+            found.extend((label, link, r) for r in parsed.recordings)
+
+        await asyncio.gather(*(read(link) for link in links if link.online))
+        takes = self._existing_takes()
+        by_number = {t.number: t for t in takes}
+        to_cluster: list[tuple[str, Recording]] = []
+        owner: dict[tuple[str, str, int], CameraLink] = {}
+        for label, link, recording in found:
+            owner[(label, recording.first.path, recording.cre)] = link
+            # any of its files (a proxy counts too) tells the take an earlier, interrupted run chose
+            known = [self.ledger.get(label, f.path, recording.cre) for f in recording.all_files(True)]
+            take_number = next((e.take for e in known if e is not None and e.root == str(self.root)), None)
+            if take_number in by_number:
+                by_number[take_number].members[label] = recording
+            else:
+                to_cluster.append((label, recording))
+        takes = cluster(to_cluster, self.options.tolerance_s, takes)
+        cameras = sorted({label for label, _, _ in found} | set(unreachable))
+        tasks, already = [], 0
+        for take in takes:
+            for label, recording in take.members.items():
+                if recording is None:
+                    continue
+                link = owner[(label, recording.first.path, recording.cre)]
+                for media_file in recording.all_files(self.options.sidecars):
+                    if self.ledger.verified(label, media_file.path, recording.cre, media_file.size):
+                        already += 1
+                        continue
+                    relative = destination(
+                        take,
+                        self.options.prefix,
+                        label,
+                        media_file,
+                        cameras.index(label) + 1,
+                        self.options.photogrammetry,
+                    )
+                    tasks.append(
+                        FileTask(label, link, recording, media_file, take, relative, _estimate(recording, media_file))
+                    )
+        self.plan = OffloadPlan(tasks, takes, already, rejected, unreachable)
+        for task in tasks:
+            progress = self.progress.setdefault(task.camera, CameraProgress(task.camera))
+            progress.files += 1
+            progress.bytes_total += task.estimate
+        self._check_space(self.plan)
+        return self.plan
+
+    def _existing_takes(self) -> list[Take]:
+        takes: dict[int, Take] = {}
+        for entry in self.ledger.in_root(self.root):
+            take = takes.setdefault(entry.take, Take(entry.take, entry.anchor, entry.kind, existing=True))
+            take.members.setdefault(entry.camera, None)
+        return list(takes.values())
+
+    def _check_space(self, plan: OffloadPlan) -> None:
+        partial = sum(
+            (self.root / t.relative).with_name(Path(t.relative).name + ".part").stat().st_size
+            for t in plan.tasks
+            if (self.root / t.relative).with_name(Path(t.relative).name + ".part").exists()
+        )
+        needed = plan.bytes_total - partial + SPACE_MARGIN
+        free = shutil.disk_usage(self.root).free
+        if plan.tasks and free < needed:
+            raise OffloadError(
+                f"{self.root} has {free / 1e9:.2f} GB free; this offload needs {needed / 1e9:.2f} GB: "
+                "free some space or choose another destination"
+            )
+
+    # -- running --------------------------------------------------------------------------------
+    async def run(self) -> OffloadPlan:
+        """Fetch every planned file (cameras in parallel, a few files per camera at once), then write
+        each take's manifest. Per-file failures are recorded on the task, never raised."""
+        plan = self.plan or await self.prepare()
+        self.started = time.monotonic()
+        await asyncio.to_thread(self.seal_manifests)  # files verified by a run that was cut short
+        by_camera: dict[str, list[FileTask]] = {}
+        for task in plan.tasks:
+            by_camera.setdefault(task.camera, []).append(task)
+        await asyncio.gather(*(self._camera(tasks) for tasks in by_camera.values()))
+        await asyncio.to_thread(self.seal_manifests)
+        self.finished = time.monotonic()
+        self.on_change()
+        return plan
+
+    async def _camera(self, tasks: list[FileTask]) -> None:
+        link = tasks[0].link
+        limit = asyncio.Semaphore(self.options.per_camera)
+        timeout = httpx.Timeout(10.0, read=self.options.read_timeout_s)
+        async with httpx.AsyncClient(
+            base_url=f"http://{link.endpoint.address}",
+            trust_env=False,
+            timeout=timeout,
+            limits=httpx.Limits(max_connections=self.options.per_camera + 1),
+        ) as http:
+
+            async def one(task: FileTask) -> None:
+                async with limit:
+                    await self._file(http, task)
+
+            await asyncio.gather(*(one(task) for task in tasks))
+
+    async def _file(self, http: httpx.AsyncClient, task: FileTask) -> None:
+        progress = self.progress[task.camera]
+        progress.current = task.file.name
+        task.state = "running"
+        dest = self.root / task.relative
+        url = f"/videos/DCIM/{task.file.path}"
+
+        def advance(count: int) -> None:
+            task.done += count
+            progress.bytes_done += count
+            self.on_change()
+
+        try:
+            await asyncio.to_thread(dest.parent.mkdir, parents=True, exist_ok=True)
+            try:
+                fetched = await fetch(http, url, dest, task.file.size, progress=advance, retries=self.options.retries)
+            except DestinationTaken:
+                fetched = await self._adopt_existing(http, url, dest, task, advance)
+        except (DownloadError, OSError) as exc:
+            task.state, task.error = "failed", str(exc)
+            progress.files_failed += 1
+            progress.errors.append(f"{task.file.path}: {exc}")
+            self.on_change()
+            return
+        self.ledger.record(
+            LedgerEntry(
+                task.camera,
+                task.file.path,
+                task.recording.cre,
+                fetched.size,
+                fetched.xxh64,
+                str(dest),
+                str(self.root),
+                task.take.number,
+                task.take.anchor,
+                task.take.kind,
+            )
+        )
+        task.state = "verified"
+        progress.bytes_total += fetched.size - task.estimate
+        task.estimate = fetched.size
+        progress.files_done += 1
+        self.on_change()
+
+    async def _adopt_existing(
+        self, http: httpx.AsyncClient, url: str, dest: Path, task: FileTask, advance: Callable[[int], None]
+    ) -> Fetched:
+        """A file already stands where this one goes (a ledger lost, a copy made by hand): fetch
+        the camera's file beside it and keep the existing one only if it is the same, byte for byte."""
+        check = dest.with_name(dest.name + ".check")
+        check.unlink(missing_ok=True)
+        try:
+            fetched = await fetch(http, url, check, task.file.size, progress=advance, retries=self.options.retries)
+            existing = (await asyncio.to_thread(hash_file, dest)).hexdigest()
+            if existing != fetched.xxh64 or dest.stat().st_size != fetched.size:
+                raise DestinationTaken(f"{dest} already exists with other contents; left untouched")
+            return fetched
+        finally:
+            check.unlink(missing_ok=True)
+
+    def seal_manifests(self) -> None:
+        """Add an ASC MHL generation to every take folder holding verified files not yet listed."""
+        pending: dict[Path, list[LedgerEntry]] = {}
+        for entry in self.ledger.in_root(self.root):
+            if not entry.in_manifest and os.path.exists(entry.dest):
+                folder = self.root / Path(entry.dest).relative_to(self.root).parts[0]
+                pending.setdefault(folder, []).append(entry)
+        now = time.time()
+        for folder, entries in sorted(pending.items()):
+            files = []
+            for entry in entries:
+                stat = os.stat(entry.dest)
+                files.append(
+                    HashedFile(Path(entry.dest).relative_to(folder).as_posix(), entry.size, stat.st_mtime, entry.xxh64)
+                )
+            self.sealed.append(add_generation(folder, files, now))
+            for entry in entries:
+                self.ledger.record(LedgerEntry(**{**entry.__dict__, "in_manifest": True}))
+
+
+def _estimate(recording: Recording, media_file: MediaFile) -> int:
+    """Bytes to expect: the listed size, else a share of the recording (proxies: a little)."""
+    if media_file.size is not None:
+        return media_file.size
+    if media_file.sidecar:
+        return 0
+    return recording.size // max(1, len(recording.files))
+
+
+async def unverified_files(rig: Rig, ledger: Ledger, selection: list[str] | None = None) -> dict[str, list[str]]:
+    """The format gate: for each camera, the footage on its card that the ledger does not show
+    verified (sidecar proxies are not footage). A card that cannot be read counts as unverified."""
+    found: dict[str, list[str]] = {}
+
+    async def check(link: CameraLink) -> str:
+        label = camera_label(link.key)
+        parsed = parse_media_list(await link.client.media_list())
+        missing = list(parsed.rejected)
+        for recording in parsed.recordings:
+            missing += [f.path for f in recording.files if not ledger.verified(label, f.path, recording.cre, f.size)]
+        found[link.key] = missing
+        return ""
+
+    online = [link for link in rig.cameras(selection) if link.online]
+    for outcome in await rig.each(online, check, timeout=60):
+        if not outcome.ok:
+            found[outcome.key] = [f"card could not be read: {outcome.detail}"]
+    for link in rig.cameras(selection):
+        if not link.online:
+            found[link.key] = [f"offline: {link.last_error}"]
+    return found

@@ -1,0 +1,75 @@
+"""Takes: recordings from different cameras that were shot together.
+
+Cameras are time-synced, so one take's recordings start within seconds of each other. Clustering
+is by creation time only: a camera that missed a take leaves a gap in that take and shifts nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+
+from rigtui.gopro.media import MediaFile, Recording
+
+PHOTO_KINDS = ("photo", "burst")
+
+
+def camera_label(key: str) -> str:
+    """A camera's name in file names: its serial, or its address made safe for a file name."""
+    return re.sub(r"[^A-Za-z0-9]+", "-", key).strip("-")
+
+
+def take_kind(recording: Recording) -> str:
+    return "photo" if recording.kind in PHOTO_KINDS else "video"
+
+
+@dataclass
+class Take:
+    number: int
+    anchor: int  # creation time of the take's first recording (camera-local epoch)
+    kind: str  # video | photo
+    # camera label -> recording (None: offloaded by an earlier run, known from the ledger)
+    members: dict[str, Recording | None] = field(default_factory=dict)
+    existing: bool = False  # already on disk from an earlier offload
+
+    def folder(self, prefix: str) -> str:
+        return f"{prefix}{self.number:02d}_{time.strftime('%Y_%m_%d_%H_%M_%S', time.gmtime(self.anchor))}"
+
+    def accepts(self, camera: str, recording: Recording, tolerance_s: float) -> bool:
+        return (
+            camera not in self.members
+            and take_kind(recording) == self.kind
+            and abs(recording.cre - self.anchor) <= tolerance_s
+        )
+
+
+def cluster(
+    recordings: list[tuple[str, Recording]], tolerance_s: float = 5.0, existing: list[Take] | None = None
+) -> list[Take]:
+    """Assign every (camera, recording) to a take: an existing take it belongs to, or a new one.
+    New takes are numbered after the existing ones, in time order; at most one recording per
+    camera per take."""
+    takes = list(existing or [])
+    next_number = max((t.number for t in takes), default=0) + 1
+    new: list[Take] = []
+    for camera, recording in sorted(recordings, key=lambda item: (item[1].cre, item[0])):
+        home = next((t for t in takes if t.accepts(camera, recording, tolerance_s)), None)
+        if home is None:
+            home = next((t for t in new if t.accepts(camera, recording, tolerance_s)), None)
+        if home is None:
+            home = Take(0, recording.cre, take_kind(recording))
+            new.append(home)
+        home.members[camera] = recording
+    for take in sorted(new, key=lambda t: t.anchor):
+        take.number = next_number
+        next_number += 1
+    return sorted(takes + new, key=lambda t: t.number)
+
+
+def destination(take: Take, prefix: str, camera: str, file: MediaFile, camera_index: int, photogrammetry: bool) -> str:
+    """Where a camera file goes, relative to the offload folder."""
+    folder = take.folder(prefix)
+    if photogrammetry and take.kind == "photo":
+        return f"{folder}/rig/{camera_index:03d}/{file.name}"
+    return f"{folder}/{camera}_{file.name}"
