@@ -16,7 +16,9 @@ REPO = Path(__file__).resolve().parents[1]
 def test_shipped_config_documents_every_option_with_its_default() -> None:
     text = (REPO / "config.toml").read_text()
     shipped, defaults = parse(text), parse("")
-    assert (shipped.rig, shipped.sim, shipped.keys) == (defaults.rig, defaults.sim, defaults.keys)
+    assert (shipped.rig, shipped.sim, shipped.offload, shipped.keys) == (
+        defaults.rig, defaults.sim, defaults.offload, defaults.keys
+    )
     for section, options in SCHEMA.items():
         assert f"[{section}]" in text
         lines = text.splitlines()
@@ -36,7 +38,7 @@ def test_shipped_config_documents_every_option_with_its_default() -> None:
         ),
         ('[sim]\nbase_address = "10.0.0.1"\n', "x.toml:2: [sim] base_address: expected a string, got '10.0.0.1'"),
         ("[sim]\ncamreas = 3\n", "x.toml:2: [sim] camreas: unknown option"),
-        ("[gopro]\nx = 1\n", "x.toml:1: [gopro]: unknown section (known: [rig], [keys], [sim])"),
+        ("[gopro]\nx = 1\n", "x.toml:1: [gopro]: unknown section (known: [rig], [offload], [keys], [sim])"),
         ("[sim\ncameras = 3\n", "x.toml:1: not valid TOML ("),
     ],
 )
