@@ -11,6 +11,7 @@ import json
 import logging
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -218,12 +219,19 @@ async def run_demo(cameras: int, config: Config) -> None:
         raise UsageError("--cameras must be from 1 to 1000")
     # One camera refuses to start recording, one runs on a weak battery: the table shows both.
     faults = [FaultSpec("7", "shutter-500", None)] if cameras >= 7 else []
-    sim = SimRig(SimRigOptions(cameras=cameras, port=0, mdns=False, faults=faults, base_address="127.0.1.1"))
+    sim = SimRig(SimRigOptions(cameras=cameras, port=0, mdns=False, faults=faults, base_address="127.0.1.1",
+                               throttle_mbps=20.0))
     await sim.start()
     try:
         if cameras >= 10:
             weak = sim.server(10).camera
             weak.usb_power, weak.battery = False, 14.0
+        # Two takes already on every card (camera 3 missed the second), for the download screen.
+        now = int(time.time() + time.localtime().tm_gmtoff)
+        for index, camera in enumerate(sim.cameras):
+            for take, ago in enumerate((1800, 900)):
+                if not (take == 1 and index == 2):
+                    await camera.add_recording(duration=60, cre=now - ago + index % 2, size=6_000_000)
         endpoints = [Endpoint(s.host, s.port, s.camera.serial) for s in sim.servers]
         state = UserState.load(data_dir() / "demo-state.toml")
         await make_app(config, endpoints=endpoints, discover=False, state=state).run_async()

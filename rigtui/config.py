@@ -70,6 +70,7 @@ SCHEMA: dict[str, dict[str, Option]] = {
             "make_prime",
             "format",
             "power_off",
+            "download",
             "toggle_select",
             "filter",
             "nickname",

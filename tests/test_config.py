@@ -17,7 +17,10 @@ def test_shipped_config_documents_every_option_with_its_default() -> None:
     text = (REPO / "config.toml").read_text()
     shipped, defaults = parse(text), parse("")
     assert (shipped.rig, shipped.sim, shipped.offload, shipped.keys) == (
-        defaults.rig, defaults.sim, defaults.offload, defaults.keys
+        defaults.rig,
+        defaults.sim,
+        defaults.offload,
+        defaults.keys,
     )
     for section, options in SCHEMA.items():
         assert f"[{section}]" in text

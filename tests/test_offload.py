@@ -302,3 +302,19 @@ async def test_photo_takes_in_the_photogrammetry_layout(rig: SimRig, tmp_path: P
     ]
     listing = parse_media_list(rig.servers[0].camera.media.media_list())
     assert listing.recordings[0].kind == "photo"
+
+
+@pytest.mark.rig(cameras=1, models=("HERO12",))
+async def test_a_camera_that_ignores_range_has_the_file_restarted(rig: SimRig, tmp_path: Path) -> None:
+    await shoot(rig, size=2_000_000)
+    camera = rig.servers[0]
+    camera.set_fault("no-range", None)
+    camera.set_fault("short", 100_000, times=1)
+    dest = tmp_path / "footage"
+    code, out, err = await rigtui(tmp_path, "offload", str(dest), *cameras_of(rig))
+    assert code == 0, err + out
+    gets = [r for r in camera.requests if r["path"].startswith("/videos/") and r["method"] == "GET"]
+    assert len(gets) == len(card_files(camera)) + 1, "one file came short once, then came whole again"
+    originals = card_files(camera)
+    for copy in offloaded(dest):
+        assert sha(copy) == sha(originals[copy.name.split("_", 1)[1]])

@@ -10,16 +10,19 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import RichLog
+from textual.widgets import DataTable, Input, RichLog, Static
 
 from rigtui.config import parse
 from rigtui.gopro.discovery import Endpoint
+from rigtui.gopro.ledger import Ledger
 from rigtui.sim.rig import SimRig
 from rigtui.tui import make_app
 from rigtui.tui.app import RigApp
 from rigtui.tui.camera_table import CameraTable
 from rigtui.tui.confirm import ConfirmScreen
+from rigtui.tui.download_screen import DownloadScreen
 from rigtui.tui.help import HelpScreen
+from rigtui.tui.prompt import PromptScreen
 from rigtui.userstate import UserState
 
 FAST = "[rig]\npoll_hz = 2.0\nrequest_timeout_s = 1.0\n"
@@ -29,7 +32,8 @@ def app_for(rig: SimRig, tmp_path: Path, extra_config: str = "") -> RigApp:
     config = parse(FAST + extra_config)
     endpoints = [Endpoint(s.host, s.port, s.camera.serial) for s in rig.servers]
     state = UserState(path=tmp_path / "state.toml")
-    return make_app(config, endpoints=endpoints, discover=False, state=state, log_dir=tmp_path / "logs")
+    ledger = Ledger(tmp_path / "ledger.jsonl")
+    return make_app(config, endpoints=endpoints, discover=False, state=state, log_dir=tmp_path / "logs", ledger=ledger)
 
 
 async def until(pilot: Pilot, condition: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -126,26 +130,6 @@ async def test_selection_restricts_actions(rig: SimRig, running: tuple) -> None:
 
 
 @pytest.mark.rig(cameras=2)
-async def test_format_asks_first_and_names_what_it_erases(rig: SimRig, running: tuple) -> None:
-    app, pilot = running
-    for server in rig.servers:
-        await server.camera.add_recording(duration=5, size=2_000_000)
-    await pilot.press("f")
-    await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-    details = app.screen.details  # type: ignore[attr-defined]
-    assert all(f"{s.camera.serial}: 1 file, 0.00 GB" in details or s.camera.serial in details for s in rig.servers)
-    assert "This erases 2 files, 0.00 GB in all. Nothing here has been verified as offloaded" in details
-    await pilot.press("n")
-    await until(pilot, lambda: "format: cancelled, nothing erased" in log_text(app))
-    assert all(s.camera.media.items for s in rig.servers)
-    await pilot.press("f")
-    await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-    await pilot.press("y")
-    await until(pilot, lambda: "format: 2 of 2 cameras ok" in log_text(app))
-    assert not any(s.camera.media.items for s in rig.servers)
-
-
-@pytest.mark.rig(cameras=2)
 async def test_power_off_asks_first(rig: SimRig, running: tuple) -> None:
     app, pilot = running
     await pilot.press("o")
@@ -194,3 +178,59 @@ async def test_keys_are_remappable_in_config(rig: SimRig, tmp_path: Path) -> Non
         assert not any(s.camera.encoding for s in rig.servers)
         await pilot.press("f5")
         await until(pilot, lambda: all(s.camera.encoding for s in rig.servers))
+
+
+@pytest.mark.rig(cameras=3, models=("HERO12", "HERO13"))
+async def test_download_screen_offloads_and_the_job_outlives_the_screen(rig: SimRig, tmp_path: Path) -> None:
+    for server in rig.servers:
+        server.throttle_mbps = 8.0
+        await server.camera.add_recording(duration=20, cre=1_790_000_000, size=4_000_000)
+    app = app_for(rig, tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: len(app.query_one(CameraTable).shown) == 3)
+        await pilot.press("d")
+        assert isinstance(app.screen, DownloadScreen)
+        dest = tmp_path / "footage"
+        app.screen.query_one("#dest", Input).value = str(dest)
+        await pilot.press("enter")
+        await until(pilot, lambda: app.offload_running)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, DownloadScreen) and app.offload_running, "leaving never stops it"
+        await until(pilot, lambda: not app.offload_running, 30)
+        job = app.offload_job
+        assert job is not None and job.plan is not None
+        assert all(t.state == "verified" for t in job.plan.tasks) and len(job.sealed) == 1
+        await pilot.press("d")
+        await until(pilot, lambda: "finished" in str(app.screen.query_one("#rate", Static).render()))
+        assert "3/3" in str(app.screen.query_one("#download-cameras", DataTable).get_row_at(0))
+        await pilot.press("escape")
+        # Everything is verified: format asks a plain yes/no, and erases.
+        await pilot.press("f")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "every file is verified as offloaded" in app.screen.details  # type: ignore[attr-defined]
+        await pilot.press("y")
+        await until(pilot, lambda: "format: 3 of 3 cameras ok" in log_text(app))
+
+
+@pytest.mark.rig(cameras=2, models=("HERO12",))
+async def test_format_of_unverified_footage_needs_the_typed_camera_count(rig: SimRig, running: tuple) -> None:
+    app, pilot = running
+    for server in rig.servers:
+        await server.camera.add_recording(duration=5, size=100_000)
+    await pilot.press("f")
+    await until(pilot, lambda: isinstance(app.screen, PromptScreen))
+    question = app.screen.question  # type: ignore[attr-defined]
+    assert "2 file(s) on 2 camera(s) are NOT verified as offloaded" in question
+    assert all(f"{s.camera.serial}: 1 file, 0.00 GB" in question for s in rig.servers), "says what it erases"
+    await pilot.press("escape")
+    await until(pilot, lambda: "format: refused" in log_text(app))
+    await pilot.press("f")
+    await until(pilot, lambda: isinstance(app.screen, PromptScreen))
+    await pilot.press("3", "enter")
+    await until(pilot, lambda: log_text(app).count("format: refused, 2 unverified file(s); nothing erased") == 2)
+    assert all(s.camera.media.items for s in rig.servers)
+    await pilot.press("f")
+    await until(pilot, lambda: isinstance(app.screen, PromptScreen))
+    await pilot.press("2", "enter")
+    await until(pilot, lambda: "format: 2 of 2 cameras ok" in log_text(app))
+    assert not any(s.camera.media.items for s in rig.servers)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from argparse import Namespace
 from pathlib import Path
 
 from rigtui.config import Config
 from rigtui.gopro.discovery import Endpoint
+from rigtui.gopro.ledger import Ledger
 from rigtui.gopro.rig import Rig
-from rigtui.rig_commands import rig_settings
+from rigtui.rig_commands import offload_options, open_ledger, rig_settings
 from rigtui.sessionlog import SessionLog
-from rigtui.tui.app import DiscoveryPlan, RigApp
+from rigtui.tui.app import DiscoveryPlan, OffloadSettings, RigApp
 from rigtui.userstate import UserState
 
 
@@ -21,6 +23,7 @@ def make_app(
     mdns_interfaces: list[str] | None = None,
     state: UserState | None = None,
     log_dir: Path | None = None,
+    ledger: Ledger | None = None,
 ) -> RigApp:
     """The app for the CLI and the tests: the cameras given, plus (with `discover`) those config.toml
     says how to find."""
@@ -41,4 +44,9 @@ def make_app(
         session_log=SessionLog(log_dir),
         keymap={action: key for action, key in config.keys.items() if key},
         config_prime=cfg.prime,
+        offload=OffloadSettings(
+            dest=config.offload.dest,
+            make_options=lambda dest: offload_options(config, dest, Namespace()),
+            ledger=ledger or open_ledger(config),
+        ),
     )

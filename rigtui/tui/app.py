@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from rich.text import Text
 from textual import on, work
@@ -19,13 +20,16 @@ from textual.widgets import Footer, Input, RichLog
 from textual.worker import Worker, WorkerState
 
 from rigtui.gopro.discovery import Endpoint, MdnsBrowser, load_cache, merge, save_cache, scan_usb
+from rigtui.gopro.ledger import Ledger
 from rigtui.gopro.media import CardContents
+from rigtui.gopro.offload import Offload, OffloadError, OffloadOptions, unverified_files
 from rigtui.gopro.rig import Report, Rig
 from rigtui.gopro.snapshot import CameraSnapshot
 from rigtui.sessionlog import SessionLog
 from rigtui.tui.camera_table import CameraTable
 from rigtui.tui.commands import RigCommands
 from rigtui.tui.confirm import ConfirmScreen
+from rigtui.tui.download_screen import DownloadScreen
 from rigtui.tui.help import HELP_TEXT, HelpScreen
 from rigtui.tui.prompt import PromptScreen
 from rigtui.tui.summary_bar import SummaryBar, summarize
@@ -53,6 +57,15 @@ class DiscoveryPlan:
     cache: bool = False
 
 
+@dataclass
+class OffloadSettings:
+    """How the download screen offloads: config.toml's [offload], and the ledger format consults."""
+
+    dest: str = ""
+    make_options: Callable[[Path], OffloadOptions] = OffloadOptions
+    ledger: Ledger | None = None
+
+
 class RigApp(App[None]):
     CSS_PATH = "rigtui.tcss"
     TITLE = "rigtui"
@@ -65,8 +78,9 @@ class RigApp(App[None]):
         Binding("p", "make_prime", "Prime", id="make_prime", show=False),
         Binding("f", "format", "Format", id="format"),
         Binding("o", "power_off", "Off", id="power_off"),
+        Binding("d", "download", "Offload", id="download"),
         Binding("space", "toggle_select", "Select", id="toggle_select"),
-        Binding("slash", "filter", "Filter", id="filter"),
+        Binding("slash", "filter", "Filter", id="filter", show=False),
         Binding("n", "nickname", "Nickname", id="nickname", show=False),
         Binding("l", "show_log_path", "Log file", id="show_log_path", show=False),
         Binding("question_mark", "help", "Help", id="help"),
@@ -83,6 +97,7 @@ class RigApp(App[None]):
         session_log: SessionLog,
         keymap: dict[str, str] | None = None,
         config_prime: str = "",
+        offload: OffloadSettings | None = None,
     ) -> None:
         super().__init__()
         self.rig = rig
@@ -92,6 +107,10 @@ class RigApp(App[None]):
         self.session_log = session_log
         self.keymap_overrides = keymap or {}
         self.config_prime = config_prime
+        self.offload_settings = offload or OffloadSettings()
+        self.offload_dest = self.offload_settings.dest
+        self.offload_job: Offload | None = None
+        self.offload_running = False
         self.snapshots: list[CameraSnapshot] = []
         self.selected: set[str] = set()
         self.filter_text = ""
@@ -211,6 +230,8 @@ class RigApp(App[None]):
             return True if any(not s.recording for s in online) else None
         if action == "stop":
             return True if any(s.recording for s in online) else None
+        if action == "download":
+            return True if self.snapshots else None
         if action in ("sync_time", "format", "power_off"):
             return True if online else None
         if action == "copy_settings":
@@ -308,27 +329,100 @@ class RigApp(App[None]):
 
     def action_format(self) -> None:
         async def job() -> None:
-            contents = await self.rig.card_contents(self.targets())
-            lines = [f"{self.name_of(k)}: {v if isinstance(v, str) else v.describe()}" for k, v in contents.items()]
+            targets = self.targets()
+            contents = await self.rig.card_contents(targets)
             erasable = [k for k, v in contents.items() if not isinstance(v, str)]
             if not erasable:
                 self.log_line("format: no card could be read; nothing erased", error=True)
                 return
+            unverified = await unverified_files(self.rig, self.ledger, erasable)
+            blocked = {k: files for k, files in unverified.items() if files}
+            lines = [f"{self.name_of(k)}: {v if isinstance(v, str) else v.describe()}" for k, v in contents.items()]
             total = CardContents(
                 sum(v.files for v in contents.values() if not isinstance(v, str)),
                 sum(v.bytes for v in contents.values() if not isinstance(v, str)),
             )
-            details = (
-                f"This erases {total.describe()} in all. Nothing here has been verified as offloaded;"
-                " erased footage cannot be recovered.\n\n" + "\n".join(lines)
-            )
             title = f"Erase the SD cards of {len(erasable)} camera{'s' if len(erasable) != 1 else ''}?"
-            if await self.push_screen_wait(ConfirmScreen(title, details, "Erase", danger=True)):
-                self.log_report("format", await self.rig.erase(erasable))
+            if blocked:
+                missing = sum(len(f) for f in blocked.values())
+                listed = [
+                    f"{self.name_of(k)}: {', '.join(f[:3])}{' …' if len(f) > 3 else ''}" for k, f in blocked.items()
+                ]
+                details = (
+                    f"{missing} file(s) on {len(blocked)} camera(s) are NOT verified as offloaded and would be "
+                    "lost:\n\n"
+                    + "\n".join(listed)
+                    + f"\n\nThis erases {total.describe()} in all.\n\n"
+                    + "\n".join(lines)
+                )
+                answer = await self.push_screen_wait(
+                    PromptScreen(
+                        f"{title}\n\n{details}\n\nType the number of cameras ({len(erasable)}) to erase "
+                        "unverified footage, or Escape:"
+                    )
+                )
+                if answer != str(len(erasable)):
+                    self.log_line(f"format: refused, {missing} unverified file(s); nothing erased")
+                    return
             else:
-                self.log_line("format: cancelled, nothing erased")
+                details = (
+                    f"This erases {total.describe()} in all; every file is verified as offloaded.\n\n"
+                    + "\n".join(lines)
+                )
+                if not await self.push_screen_wait(ConfirmScreen(title, details, "Erase", danger=True)):
+                    self.log_line("format: cancelled, nothing erased")
+                    return
+            self.log_report("format", await self.rig.erase(erasable))
 
         self.run_command("format", job)
+
+    @property
+    def ledger(self) -> Ledger:
+        if self.offload_settings.ledger is None:
+            self.offload_settings.ledger = Ledger()
+        return self.offload_settings.ledger
+
+    def action_download(self) -> None:
+        self.push_screen(DownloadScreen())
+
+    def start_offload(self, dest: str) -> None:
+        """Offload every camera (or the selection) to `dest`; the job belongs to the App."""
+        if not dest:
+            self.notify("choose a destination folder", severity="warning")
+            return
+        self.offload_dest = dest
+        job = Offload(self.rig, self.offload_settings.make_options(Path(dest)), self.ledger, self.targets())
+        self.offload_job, self.offload_running = job, True
+
+        async def run() -> None:
+            try:
+                plan = await job.prepare()
+                for camera, why in plan.unreachable.items():
+                    self.log_line(f"offload: {camera}: {why}", error=True)
+                for camera, rejected in plan.rejected.items():
+                    for line in rejected:
+                        self.log_line(f"offload: {camera}: left out {line}", error=True)
+                self.log_line(
+                    f"offload to {job.root}: {len(plan.tasks)} files in {len(plan.takes)} takes, "
+                    f"{plan.already} already verified"
+                )
+                await job.run()
+            except OffloadError as exc:
+                self.log_line(f"offload: {exc}", error=True)
+                return
+            finally:
+                self.offload_running = False
+            failed = [t for t in plan.tasks if t.state != "verified"]
+            for task in failed:
+                self.log_line(f"offload: {task.camera} {task.file.path} FAILED: {task.error}", error=True)
+            self.log_line(
+                f"offload: {len(plan.tasks) - len(failed)} of {len(plan.tasks)} files verified; "
+                f"{len(job.sealed)} take manifests written"
+            )
+            if not failed:
+                self.notify(f"offload finished: {len(plan.tasks)} files verified", timeout=5)
+
+        self.run_worker(run(), name="offload", group="offload", exit_on_error=False)
 
     def action_power_off(self) -> None:
         async def job() -> None:

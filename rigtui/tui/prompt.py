@@ -18,7 +18,7 @@ class PromptScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Static(self.question, id="dialog-title")
+            yield Static(self.question, id="dialog-title", markup=False)
             yield Input(self.value, id="prompt-input")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
