@@ -127,6 +127,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--cameras", type=int, default=12, metavar="N", help="number of cameras (default 12)")
 
+    pi = commands.add_parser("pi", help="the Raspberry Pi camera service", description="The Pi camera service.")
+    pi_commands = pi.add_subparsers(dest="pi_command", metavar="PI_COMMAND", required=True)
+    serve = pi_commands.add_parser(
+        "serve",
+        help="run the camera service (on the Pi)",
+        description="Capture into a ring buffer, switch night mode, save on triggers, answer the line protocol "
+        "(echo 'save jpg' | nc 127.0.0.1 9999). Uses the [pi] section of config.toml.",
+    )
+    serve.add_argument("--backend", choices=("picamera2", "opencv", "synthetic"), help="camera (default: [pi])")
+    serve.add_argument("--source", help="OpenCV camera index or video file")
+    serve.add_argument("--script", choices=("cycle", "day", "night", "flicker"), help="synthetic scene script")
+    serve.add_argument("--bind", metavar="ADDRESS", help="listen address (default 127.0.0.1: reach it over SSH)")
+    serve.add_argument("--port", type=int, help="listen port (default 9999; 0: any free port)")
+
     sim = commands.add_parser(
         "sim",
         help="run simulated GoPro cameras on loopback addresses",
@@ -179,6 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_tui(args, config)
         if args.command == "sim":
             return run_sim(args, config)
+        if args.command == "pi":
+            return run_pi(args, config)
         if args.command in RIG_COMMANDS:
             return rig_commands.run(args, config, rig_commands.command_for(args, config))
     except (ConfigError, UsageError, RigUsageError) as exc:
@@ -219,8 +235,9 @@ async def run_demo(cameras: int, config: Config) -> None:
         raise UsageError("--cameras must be from 1 to 1000")
     # One camera refuses to start recording, one runs on a weak battery: the table shows both.
     faults = [FaultSpec("7", "shutter-500", None)] if cameras >= 7 else []
-    sim = SimRig(SimRigOptions(cameras=cameras, port=0, mdns=False, faults=faults, base_address="127.0.1.1",
-                               throttle_mbps=20.0))
+    sim = SimRig(
+        SimRigOptions(cameras=cameras, port=0, mdns=False, faults=faults, base_address="127.0.1.1", throttle_mbps=20.0)
+    )
     await sim.start()
     try:
         if cameras >= 10:
@@ -237,6 +254,55 @@ async def run_demo(cameras: int, config: Config) -> None:
         await make_app(config, endpoints=endpoints, discover=False, state=state).run_async()
     finally:
         await sim.stop()
+
+
+# -- pi --------------------------------------------------------------------------------------------
+def run_pi(args: argparse.Namespace, config: Config) -> int:
+    from rigtui.pi.backends import BackendError, make_backend
+    from rigtui.pi.server import LineServer
+    from rigtui.pi.service import PiService, settings_from_config
+
+    cfg = config.pi
+    try:
+        backend = make_backend(
+            args.backend or cfg.backend,
+            width=cfg.width,
+            height=cfg.height,
+            fps=cfg.fps,
+            source=args.source or cfg.source,
+            script=args.script or cfg.synthetic_script,
+        )
+        service = PiService(settings_from_config(cfg), backend)
+        service.start()
+    except (BackendError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+
+    async def serve() -> None:
+        server = LineServer(service, args.bind or cfg.bind, cfg.port if args.port is None else args.port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await server.start()
+        except OSError as exc:
+            raise UsageError(f"cannot listen on {server.bind}:{server.port}: {exc.strerror}") from None
+        print(
+            f"rigtui pi: {backend.name} {backend.width}x{backend.height} at {backend.fps:g} fps, "
+            f"ring {service.ring.capacity} frames; listening on {server.bind}:{server.port}",
+            file=sys.stderr,
+            flush=True,
+        )
+        try:
+            await stop.wait()
+        finally:
+            await server.close()
+
+    try:
+        asyncio.run(serve())
+    finally:
+        service.stop()
+    return EXIT_OK
 
 
 # -- sim -------------------------------------------------------------------------------------------

@@ -60,6 +60,37 @@ SCHEMA: dict[str, dict[str, Option]] = {
         "retries": Option(int, 5, 0, 100),
         "ledger": Option(str, ""),
     },
+    "pi": {
+        "backend": Option(str, "picamera2", pattern=r"picamera2|opencv|synthetic"),
+        "source": Option(str, "0"),
+        "synthetic_script": Option(str, "cycle", pattern=r"cycle|day|night|flicker"),
+        "width": Option(int, 1024, 16, 8192),
+        "height": Option(int, 768, 16, 8192),
+        "fps": Option(float, 10.0, 0.1, 240),
+        "ring_frames": Option(int, 300, 1, 100_000),
+        "ring_seconds": Option(float, 0.0, 0, 3600),
+        "memory_cap_mb": Option(int, 1024, 16, 65_536),
+        "bind": Option(str, "127.0.0.1", pattern=r"[0-9a-fA-F:.]+"),
+        "port": Option(int, 9999, 0, 65535),
+        "night_enabled": Option(bool, True),
+        "dark_threshold": Option(float, 35.0, 0, 10_000),
+        "bright_threshold": Option(float, 55.0, 0, 10_000),
+        "min_dark_frames": Option(int, 20, 1, 100_000),
+        "min_bright_frames": Option(int, 20, 1, 100_000),
+        "night_exposure_us": Option(int, 2_000_000, 100, 200_000_000),
+        "night_gain": Option(float, 6.0, 1, 64),
+        "level_center": Option(float, 1.0, 0.1, 1.0),
+        "export_dir": Option(str, "captures"),
+        "formats": Option("str_list", ["jpg"]),
+        "save_before_s": Option(float, 0.0, 0, 3600),
+        "save_after_s": Option(float, 0.0, 0, 3600),
+        "stack_dark_frames": Option(bool, True),
+        "stack_count": Option(int, 4, 1, 256),
+        "auto_save_interval_s": Option(float, 900.0, 0, 86_400),
+        "min_free_mb": Option(int, 200, 0, 10_000_000),
+        "max_files": Option(int, 0, 0, 10_000_000),
+        "max_gb": Option(float, 0.0, 0, 100_000),
+    },
     "keys": {
         action: Option(str, "", pattern=r"[a-z0-9_+,]*")
         for action in (
@@ -123,6 +154,39 @@ class OffloadConfig:
 
 
 @dataclass(frozen=True)
+class PiConfig:
+    backend: str
+    source: str
+    synthetic_script: str
+    width: int
+    height: int
+    fps: float
+    ring_frames: int
+    ring_seconds: float
+    memory_cap_mb: int
+    bind: str
+    port: int
+    night_enabled: bool
+    dark_threshold: float
+    bright_threshold: float
+    min_dark_frames: int
+    min_bright_frames: int
+    night_exposure_us: int
+    night_gain: float
+    level_center: float
+    export_dir: str
+    formats: list[str]
+    save_before_s: float
+    save_after_s: float
+    stack_dark_frames: bool
+    stack_count: int
+    auto_save_interval_s: float
+    min_free_mb: int
+    max_files: int
+    max_gb: float
+
+
+@dataclass(frozen=True)
 class SimConfig:
     cameras: int
     models: list[str]
@@ -142,6 +206,7 @@ class Config:
     rig: RigConfig
     sim: SimConfig
     offload: OffloadConfig
+    pi: PiConfig
     keys: dict[str, str] = field(default_factory=dict)
     path: Path | None = None
     text: str = field(default="", repr=False)
@@ -249,6 +314,7 @@ def parse(text: str, path: Path | None = None) -> Config:
         rig=RigConfig(**sections["rig"]),
         sim=SimConfig(**sections["sim"]),
         offload=OffloadConfig(**sections["offload"]),
+        pi=PiConfig(**sections["pi"]),
         keys=sections["keys"],
         path=path,
         text=text,

@@ -41,7 +41,7 @@ def test_shipped_config_documents_every_option_with_its_default() -> None:
         ),
         ('[sim]\nbase_address = "10.0.0.1"\n', "x.toml:2: [sim] base_address: expected a string, got '10.0.0.1'"),
         ("[sim]\ncamreas = 3\n", "x.toml:2: [sim] camreas: unknown option"),
-        ("[gopro]\nx = 1\n", "x.toml:1: [gopro]: unknown section (known: [rig], [offload], [keys], [sim])"),
+        ("[gopro]\nx = 1\n", "x.toml:1: [gopro]: unknown section (known: [rig], [offload], [pi], [keys], [sim])"),
         ("[sim\ncameras = 3\n", "x.toml:1: not valid TOML ("),
     ],
 )

@@ -1,0 +1,1 @@
+"""The Raspberry Pi camera service: capture into a ring buffer, night mode, triggered export."""

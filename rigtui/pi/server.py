@@ -1,0 +1,134 @@
+"""The Pi service's TCP line protocol, compatible with the original: one command per connection,
+one reply line, then the connection closes (`echo "save jpg" | nc pi 9999`). `subscribe` instead
+streams one JSON status line a second until the client leaves.
+
+Listens on 127.0.0.1 by default: operators reach it through SSH, never over the open network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from pathlib import Path
+
+from rigtui.pi.export import ExportError
+from rigtui.pi.service import PiService
+
+log = logging.getLogger(__name__)
+
+LINE_LIMIT = 1024
+IDLE_TIMEOUT_S = 10.0
+
+
+def health() -> str:
+    """Resident memory and swap use, in the original reply's shape."""
+    rss_kb = swap_total = swap_free = 0
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                rss_kb = int(line.split()[1])
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("SwapTotal:"):
+                swap_total = int(line.split()[1])
+            elif line.startswith("SwapFree:"):
+                swap_free = int(line.split()[1])
+    swap_pct = 100 * (swap_total - swap_free) / swap_total if swap_total else 0.0
+    return f"RSS={rss_kb // 1024}MiB SWAP={swap_pct:.0f}%"
+
+
+class LineServer:
+    def __init__(self, service: PiService, bind: str = "127.0.0.1", port: int = 9999) -> None:
+        self.service, self.bind, self.port = service, bind, port
+        self._server: asyncio.AbstractServer | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._client, self.bind, self.port, limit=LINE_LIMIT)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            try:
+                raw = await asyncio.wait_for(reader.readline(), IDLE_TIMEOUT_S)
+            except (ValueError, asyncio.LimitOverrunError):
+                await self._reply(writer, f"ERROR line longer than {LINE_LIMIT} bytes")
+                return
+            except TimeoutError:
+                return
+            line = raw.decode("utf-8", errors="replace").strip()
+            if line.lower() == "subscribe":
+                await self._subscribe(reader, writer)
+                return
+            await self._reply(writer, await self.answer(line))
+        except (ConnectionError, OSError):
+            pass  # the client left
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError, OSError):
+                await writer.wait_closed()
+
+    async def answer(self, line: str) -> str:
+        """One command line -> one reply line (never raises)."""
+        parts = line.split()
+        if not parts:
+            return "UNKNOWN_COMMAND"
+        command, args = parts[0], parts[1:]
+        try:
+            match command.lower():
+                case "save":
+                    return _saved(await asyncio.to_thread(self.service.save, args))
+                case "paststack":
+                    return _saved(await asyncio.to_thread(self.service.past_stack, args))
+                case "night_level":
+                    return self.night_level()
+                case "health":
+                    return health()
+                case "status":
+                    return json.dumps(self.service.status(), separators=(",", ":"))
+                case _:
+                    return "UNKNOWN_COMMAND"
+        except ExportError as exc:
+            return f"NOT_SAVED {exc}"
+        except Exception as exc:  # a bad command must never take the service down
+            log.exception("command %r failed", line[:80])
+            return f"ERROR {type(exc).__name__}: {exc}"
+
+    def night_level(self) -> str:
+        night = self.service.night
+        if night.level is None:
+            return "NO_DATA"
+        s = night.settings
+        return (
+            f"LEVEL={night.level:.1f} DARK={s.dark_threshold:g} BRIGHT={s.bright_threshold:g} "
+            f"STATUS={'NIGHT' if night.night else 'DAY'}"
+        )
+
+    async def _subscribe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        closed = asyncio.ensure_future(reader.read())  # completes when the client closes
+        try:
+            while not closed.done():
+                await self._reply(writer, json.dumps(self.service.status(), separators=(",", ":")))
+                await asyncio.wait({closed}, timeout=1.0)
+        finally:
+            closed.cancel()
+
+    @staticmethod
+    async def _reply(writer: asyncio.StreamWriter, text: str) -> None:
+        writer.write(text.encode() + b"\n")
+        await writer.drain()
+
+
+def _saved(paths: list[Path]) -> str:
+    if not paths:
+        return "NOT_SAVED nothing to save"
+    folders = {p.parent for p in paths}
+    if len(paths) > 4 and len(folders) == 1:
+        return f"SAVED {len(paths)} files in {next(iter(folders))}"
+    return "SAVED " + " ".join(str(p) for p in paths)
