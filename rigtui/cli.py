@@ -22,6 +22,8 @@ from rigtui.paths import data_dir, state_dir
 from rigtui.rig_commands import RigUsageError
 
 if TYPE_CHECKING:
+    from rigtui.pi.server import LineServer
+    from rigtui.pi.service import PiService
     from rigtui.sim.rig import SimRigOptions
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -140,6 +142,20 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--script", choices=("cycle", "day", "night", "flicker"), help="synthetic scene script")
     serve.add_argument("--bind", metavar="ADDRESS", help="listen address (default 127.0.0.1: reach it over SSH)")
     serve.add_argument("--port", type=int, help="listen port (default 9999; 0: any free port)")
+    for name, text in (
+        ("status", "a Pi service's state, over SSH"),
+        ("save", "save a frame on a Pi now"),
+        ("pull", "copy a Pi's captures here over SSH (SFTP), verified, resumable"),
+    ):
+        sub = pi_commands.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+        sub.add_argument("name", metavar="NAME|HOST", help="a [[pis]] name from config.toml, or an SSH host")
+        if name == "status":
+            sub.add_argument("--json", action="store_true", help="the service's JSON status")
+        if name == "save":
+            sub.add_argument("formats", nargs="*", metavar="FMT", help="jpg, png, npy (default: the Pi's [pi] formats)")
+        if name == "pull":
+            sub.add_argument("dest", metavar="DEST", help="local folder")
+            sub.add_argument("--bwlimit", type=float, metavar="KBPS", help="bandwidth limit, KB/s")
 
     sim = commands.add_parser(
         "sim",
@@ -226,6 +242,7 @@ def run_tui(args: argparse.Namespace, config: Config) -> int:
 
 async def run_demo(cameras: int, config: Config) -> None:
     from rigtui.gopro.discovery import Endpoint
+    from rigtui.remote.pilink import PiEndpoint
     from rigtui.sim.faults import FaultSpec
     from rigtui.sim.rig import SimRig, SimRigOptions
     from rigtui.tui import make_app
@@ -251,13 +268,47 @@ async def run_demo(cameras: int, config: Config) -> None:
                     await camera.add_recording(duration=60, cre=now - ago + index % 2, size=6_000_000)
         endpoints = [Endpoint(s.host, s.port, s.camera.serial) for s in sim.servers]
         state = UserState.load(data_dir() / "demo-state.toml")
-        await make_app(config, endpoints=endpoints, discover=False, state=state).run_async()
+        pi_service, pi_server = await start_demo_pi()
+        try:
+            pi = PiEndpoint("pi-sim", "127.0.0.1", service_port=pi_server.port, direct=True)
+            await make_app(config, endpoints=endpoints, discover=False, state=state, pis=[pi]).run_async()
+        finally:
+            await pi_server.close()
+            await asyncio.to_thread(pi_service.stop)
     finally:
         await sim.stop()
 
 
+async def start_demo_pi() -> tuple[PiService, LineServer]:
+    """The demo's Pi: the real service on the synthetic backend, a day every half minute, no SSH."""
+    import tempfile
+
+    from rigtui.pi.backends import SCRIPTS, SyntheticBackend
+    from rigtui.pi.export import ExportSettings
+    from rigtui.pi.night import NightSettings
+    from rigtui.pi.server import LineServer
+    from rigtui.pi.service import PiService, PiSettings
+
+    folder = Path(tempfile.mkdtemp(prefix="rigtui-demo-pi-")) / "captures"
+    settings = PiSettings(
+        ring_frames=100,
+        night=NightSettings(min_dark_frames=10, min_bright_frames=10),
+        export=ExportSettings(folder=folder, min_free_mb=0),
+        auto_save_interval_s=30,
+    )
+    service = PiService(settings, SyntheticBackend(160, 120, 10.0, SCRIPTS["demo"]))
+    service.start()
+    server = LineServer(service, "127.0.0.1", 0)
+    await server.start()
+    return service, server
+
+
 # -- pi --------------------------------------------------------------------------------------------
 def run_pi(args: argparse.Namespace, config: Config) -> int:
+    if args.pi_command != "serve":
+        from rigtui.pi_commands import run_pi_remote
+
+        return run_pi_remote(args, config)
     from rigtui.pi.backends import BackendError, make_backend
     from rigtui.pi.server import LineServer
     from rigtui.pi.service import PiService, settings_from_config

@@ -91,6 +91,11 @@ SCHEMA: dict[str, dict[str, Option]] = {
         "max_files": Option(int, 0, 0, 10_000_000),
         "max_gb": Option(float, 0.0, 0, 100_000),
     },
+    "remote": {
+        "stale_after_s": Option(float, 5.0, 1, 600),
+        "connect_timeout_s": Option(float, 10.0, 1, 300),
+        "known_hosts": Option(str, ""),
+    },
     "keys": {
         action: Option(str, "", pattern=r"[a-z0-9_+,]*")
         for action in (
@@ -124,6 +129,21 @@ SCHEMA: dict[str, dict[str, Option]] = {
         "seed": Option(int, 1, 0, 2**31),
     },
 }
+
+
+# Tables that may repeat ([[pis]]): each item is checked against these options.
+LIST_SCHEMA: dict[str, dict[str, Option]] = {
+    "pis": {
+        "name": Option(str, "", pattern=r"[A-Za-z0-9_.-]{1,40}"),
+        "host": Option(str, "", pattern=r"[^\s]{1,255}"),
+        "port": Option(int, 0, 0, 65535),
+        "user": Option(str, ""),
+        "service_port": Option(int, 9999, 1, 65535),
+        "identity_file": Option(str, ""),
+        "accept_new_host_key": Option(bool, False),
+    },
+}
+REQUIRED = {"pis": ("name", "host")}
 
 
 @dataclass(frozen=True)
@@ -187,6 +207,24 @@ class PiConfig:
 
 
 @dataclass(frozen=True)
+class RemoteConfig:
+    stale_after_s: float
+    connect_timeout_s: float
+    known_hosts: str
+
+
+@dataclass(frozen=True)
+class PiHost:
+    name: str
+    host: str
+    port: int
+    user: str
+    service_port: int
+    identity_file: str
+    accept_new_host_key: bool
+
+
+@dataclass(frozen=True)
 class SimConfig:
     cameras: int
     models: list[str]
@@ -207,6 +245,8 @@ class Config:
     sim: SimConfig
     offload: OffloadConfig
     pi: PiConfig
+    remote: RemoteConfig
+    pis: list[PiHost] = field(default_factory=list)
     keys: dict[str, str] = field(default_factory=dict)
     path: Path | None = None
     text: str = field(default="", repr=False)
@@ -284,9 +324,10 @@ def parse(text: str, path: Path | None = None) -> Config:
         line = re.search(r"line (\d+)", str(exc))
         raise ConfigError(path, f"not valid TOML ({exc})", line=int(line.group(1)) if line else None) from None
     sections: dict[str, dict[str, Any]] = {}
+    lists = {name: _parse_list(data.pop(name, []), name, options, text, path) for name, options in LIST_SCHEMA.items()}
     for section, keys in data.items():
         if section not in SCHEMA:
-            known = ", ".join(f"[{s}]" for s in SCHEMA)
+            known = ", ".join([*(f"[{s}]" for s in SCHEMA), *(f"[[{s}]]" for s in LIST_SCHEMA)])
             raise ConfigError(path, f"unknown section (known: {known})", f"[{section}]", _line_of(text, section, None))
         if not isinstance(keys, dict):
             raise ConfigError(path, "must be a table", section, _line_of(text, "", section))
@@ -315,10 +356,47 @@ def parse(text: str, path: Path | None = None) -> Config:
         sim=SimConfig(**sections["sim"]),
         offload=OffloadConfig(**sections["offload"]),
         pi=PiConfig(**sections["pi"]),
+        remote=RemoteConfig(**sections["remote"]),
+        pis=[PiHost(**item) for item in lists["pis"]],
         keys=sections["keys"],
         path=path,
         text=text,
     )
+
+
+def _parse_list(items: Any, name: str, options: dict[str, Option], text: str, path: Path | None) -> list[dict]:
+    """Check every [[name]] table; errors say which one (#1, #2, ...) and where it starts."""
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise ConfigError(path, "must be tables written [[" + name + "]]", name, _line_of(text, "", name))
+    headers = [n for n, line in enumerate(text.splitlines(), 1) if line.strip() == f"[[{name}]]"]
+    parsed = []
+    for number, item in enumerate(items, 1):
+        where = f"[[{name}]] #{number}"
+        line = headers[number - 1] if number <= len(headers) else None
+        for key in item:
+            if key not in options:
+                raise ConfigError(path, "unknown option", f"{where} {key}", line)
+        values = {}
+        for key, option in options.items():
+            if key not in item:
+                if key in REQUIRED.get(name, ()):
+                    raise ConfigError(path, "missing (every entry needs it)", f"{where} {key}", line)
+                values[key] = option.default
+                continue
+            try:
+                values[key] = _check(option, item[key])
+            except ValueError:
+                raise ConfigError(
+                    path, f"expected {_describe(option)}, got {item[key]!r}", f"{where} {key}", line
+                ) from None
+        parsed.append(values)
+    names = [p["name"] for p in parsed]
+    duplicate = next((n for n in names if names.count(n) > 1), None)
+    if duplicate:
+        raise ConfigError(
+            path, f"two entries are named {duplicate!r}", f"[[{name}]] name", headers[0] if headers else None
+        )
+    return parsed
 
 
 def load(path: Path | None = None) -> Config:

@@ -41,7 +41,10 @@ def test_shipped_config_documents_every_option_with_its_default() -> None:
         ),
         ('[sim]\nbase_address = "10.0.0.1"\n', "x.toml:2: [sim] base_address: expected a string, got '10.0.0.1'"),
         ("[sim]\ncamreas = 3\n", "x.toml:2: [sim] camreas: unknown option"),
-        ("[gopro]\nx = 1\n", "x.toml:1: [gopro]: unknown section (known: [rig], [offload], [pi], [keys], [sim])"),
+        (
+            "[gopro]\nx = 1\n",
+            "x.toml:1: [gopro]: unknown section (known: [rig], [offload], [pi], [remote], [keys], [sim], [[pis]])",
+        ),
         ("[sim\ncameras = 3\n", "x.toml:1: not valid TOML ("),
     ],
 )
@@ -49,6 +52,16 @@ def test_bad_values_name_file_line_key_and_problem(text: str, message: str) -> N
     with pytest.raises(ConfigError) as error:
         parse(text, Path("x.toml"))
     assert str(error.value).startswith(message) and "\n" not in str(error.value)
+
+
+def test_pis_entries_are_checked_one_by_one() -> None:
+    text = '[[pis]]\nname = "a"\nhost = "pi-a"\n\n[[pis]]\nname = "b"\nhots = "pi-b"\n'
+    with pytest.raises(ConfigError) as error:
+        parse(text, Path("x.toml"))
+    assert str(error.value) == "x.toml:5: [[pis]] #2 hots: unknown option"
+    with pytest.raises(ConfigError, match="two entries are named 'a'"):
+        parse('[[pis]]\nname = "a"\nhost = "x"\n[[pis]]\nname = "a"\nhost = "y"\n')
+    assert [p.host for p in parse(text.replace("hots", "host")).pis] == ["pi-a", "pi-b"]
 
 
 def test_missing_named_file_is_an_error(tmp_path: Path) -> None:

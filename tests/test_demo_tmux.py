@@ -64,7 +64,7 @@ def pane(tmp_path: Path) -> Iterator[Pane]:
         tmux("kill-session", "-t", session)
 
 
-def test_demo_shows_the_rig_records_stops_and_quits_cleanly(pane: Pane) -> None:
+def test_demo_shows_the_rig_and_the_pi_records_stops_and_quits_cleanly(pane: Pane) -> None:
     screen = pane.wait(lambda s: "online 12/12" in s)
     rows = [line for line in screen.splitlines() if re.match(r"^.C3\d{12} +HERO1\d +ok ", line)]
     assert len(rows) == 12
@@ -85,6 +85,9 @@ def test_demo_shows_the_rig_records_stops_and_quits_cleanly(pane: Pane) -> None:
 
     pane.keys("s")
     pane.wait(lambda s: "rec 0" in s and "stop: 12 of 12 cameras ok" in s)
+
+    pane.wait(lambda s: re.search(r"pi-sim +online +DAY", s) is not None)
+    pane.wait(lambda s: re.search(r"pi-sim +online +NIGHT", s) is not None, timeout=40)
 
     pane.keys("C-q")
     pane.wait(lambda s: "DEMO-EXITED 0" in s)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import tomllib
 from collections.abc import AsyncIterator, Callable
@@ -234,3 +235,43 @@ async def test_format_of_unverified_footage_needs_the_typed_camera_count(rig: Si
     await pilot.press("2", "enter")
     await until(pilot, lambda: "format: 2 of 2 cameras ok" in log_text(app))
     assert not any(s.camera.media.items for s in rig.servers)
+
+
+async def test_pi_pane_shows_day_and_night_saves_and_previews(tmp_path: Path) -> None:
+    from rigtui.cli import start_demo_pi
+    from rigtui.remote.pilink import PiEndpoint
+    from rigtui.tui.pi_pane import PiPane, PreviewScreen
+
+    service, server = await start_demo_pi()
+    try:
+        pi = PiEndpoint("pi-sim", "127.0.0.1", service_port=server.port, direct=True)
+        app = make_app(
+            parse(FAST),
+            endpoints=[],
+            discover=False,
+            state=UserState(path=tmp_path / "s.toml"),
+            log_dir=tmp_path,
+            ledger=Ledger(tmp_path / "l.jsonl"),
+            pis=[pi],
+        )
+        async with app.run_test(size=(120, 36)) as pilot:
+            pane = app.query_one(PiPane)
+
+            def cell(column: str) -> str:
+                return pane.get_cell("pi-sim", column).plain
+
+            await until(pilot, lambda: "pi-sim" in pane.shown and cell("state") == "online")
+            assert cell("mode") == "DAY" and "(35/55)" in cell("level")
+            pane.focus()
+            await pilot.press("g")
+            await until(pilot, lambda: "pi-sim: SAVED " in log_text(app))
+            await pilot.press("k")
+            await until(pilot, lambda: re.search(r"SAVED \S+_stack\d+\.jpg", log_text(app)) is not None)
+            await pilot.press("v")
+            await until(pilot, lambda: isinstance(app.screen, PreviewScreen))
+            await pilot.press("escape")
+            await until(pilot, lambda: cell("mode") == "NIGHT", 30)
+            assert cell("exposure") == "2000ms" and cell("trend")
+    finally:
+        await server.close()
+        await asyncio.to_thread(service.stop)

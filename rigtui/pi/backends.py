@@ -66,6 +66,8 @@ SCRIPTS: dict[str, list[Phase]] = {
     # a fast day: day, dusk, night, dawn in a minute
     "cycle": [Phase(20, 120), Phase(10, 120, NIGHT_LEVEL), Phase(20, NIGHT_LEVEL), Phase(10, NIGHT_LEVEL, 120)],
     "flicker": [Phase(3600, 25, flicker=45)],
+    # the demo's Pi: day, dusk, night and dawn in half a minute
+    "demo": [Phase(6, 120), Phase(4, 120, NIGHT_LEVEL), Phase(12, NIGHT_LEVEL), Phase(4, NIGHT_LEVEL, 120)],
 }
 
 

@@ -8,6 +8,7 @@ Listens on 127.0.0.1 by default: operators reach it through SSH, never over the 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
@@ -43,17 +44,22 @@ class LineServer:
     def __init__(self, service: PiService, bind: str = "127.0.0.1", port: int = 9999) -> None:
         self.service, self.bind, self.port = service, bind, port
         self._server: asyncio.AbstractServer | None = None
+        self._clients: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._client, self.bind, self.port, limit=LINE_LIMIT)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def close(self) -> None:
+        """Stop listening and end every client's connection (subscribers see the service go)."""
         if self._server is not None:
             self._server.close()
+            for writer in list(self._clients):
+                writer.close()
             await self._server.wait_closed()
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._clients.add(writer)
         try:
             try:
                 raw = await asyncio.wait_for(reader.readline(), IDLE_TIMEOUT_S)
@@ -70,6 +76,7 @@ class LineServer:
         except (ConnectionError, OSError):
             pass  # the client left
         finally:
+            self._clients.discard(writer)
             writer.close()
             with contextlib.suppress(ConnectionError, OSError):
                 await writer.wait_closed()
@@ -92,10 +99,14 @@ class LineServer:
                     return health()
                 case "status":
                     return json.dumps(self.service.status(), separators=(",", ":"))
+                case "frame":
+                    width = int(args[0]) if args and args[0].isdigit() else 160
+                    data = await asyncio.to_thread(self.service.preview_jpeg, min(max(width, 16), 1920))
+                    return "FRAME " + base64.b64encode(data).decode("ascii")
                 case _:
                     return "UNKNOWN_COMMAND"
         except ExportError as exc:
-            return f"NOT_SAVED {exc}"
+            return f"NOT_SAVED {exc}" if command.lower() != "frame" else f"NO_FRAME {exc}"
         except Exception as exc:  # a bad command must never take the service down
             log.exception("command %r failed", line[:80])
             return f"ERROR {type(exc).__name__}: {exc}"

@@ -180,6 +180,21 @@ class PiService:
         self.last_save = LastSave([str(p) for p in paths], time.time(), reason)
         return paths
 
+    def preview_jpeg(self, width: int) -> bytes:
+        """The latest frame, downscaled to `width` pixels wide, as a JPEG (for a terminal preview)."""
+        import cv2
+
+        slots = self.ring.last(1)
+        frame = self.ring.copy(slots[0]) if slots else None
+        if frame is None:
+            raise ExportError("no frame yet")
+        height = max(1, round(frame.shape[0] * width / frame.shape[1]))
+        small = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
+        ok, data = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 80])
+        if not ok:
+            raise ExportError("cannot encode the preview")
+        return bytes(data)
+
     # -- status -------------------------------------------------------------------------------------
     def measured_fps(self) -> float:
         slots = self.ring.last(min(len(self.ring), 30))
@@ -215,6 +230,7 @@ class PiService:
             "disk_free_mb": free_mb,
             "uptime_s": round(time.time() - self.started, 1),
             "backend": self.backend.name,
+            "export_dir": str(folder.resolve()),
             "changes": self.night.changes,
             "dropped": self.frames_dropped,
             "error": self.last_error,

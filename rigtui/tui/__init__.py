@@ -9,6 +9,8 @@ from rigtui.config import Config
 from rigtui.gopro.discovery import Endpoint
 from rigtui.gopro.ledger import Ledger
 from rigtui.gopro.rig import Rig
+from rigtui.pi_commands import endpoint
+from rigtui.remote.pilink import PiEndpoint, PiLink
 from rigtui.rig_commands import offload_options, open_ledger, rig_settings
 from rigtui.sessionlog import SessionLog
 from rigtui.tui.app import DiscoveryPlan, OffloadSettings, RigApp
@@ -24,6 +26,7 @@ def make_app(
     state: UserState | None = None,
     log_dir: Path | None = None,
     ledger: Ledger | None = None,
+    pis: list[PiEndpoint] | None = None,
 ) -> RigApp:
     """The app for the CLI and the tests: the cameras given, plus (with `discover`) those config.toml
     says how to find."""
@@ -44,6 +47,15 @@ def make_app(
         session_log=SessionLog(log_dir),
         keymap={action: key for action, key in config.keys.items() if key},
         config_prime=cfg.prime,
+        pis=[
+            PiLink(
+                e,
+                stale_after_s=config.remote.stale_after_s,
+                connect_timeout_s=config.remote.connect_timeout_s,
+                known_hosts=[config.remote.known_hosts] if config.remote.known_hosts else None,
+            )
+            for e in [*(endpoint(p) for p in config.pis), *(pis or [])]
+        ],
         offload=OffloadSettings(
             dest=config.offload.dest,
             make_options=lambda dest: offload_options(config, dest, Namespace()),

@@ -25,15 +25,24 @@ from rigtui.gopro.media import CardContents
 from rigtui.gopro.offload import Offload, OffloadError, OffloadOptions, unverified_files
 from rigtui.gopro.rig import Report, Rig
 from rigtui.gopro.snapshot import CameraSnapshot
+from rigtui.remote.pilink import PiError, PiLink
 from rigtui.sessionlog import SessionLog
 from rigtui.tui.camera_table import CameraTable
 from rigtui.tui.commands import RigCommands
 from rigtui.tui.confirm import ConfirmScreen
 from rigtui.tui.download_screen import DownloadScreen
 from rigtui.tui.help import HELP_TEXT, HelpScreen
+from rigtui.tui.pi_pane import PiPane, PreviewScreen, half_blocks
 from rigtui.tui.prompt import PromptScreen
 from rigtui.tui.summary_bar import SummaryBar, summarize
 from rigtui.userstate import UserState
+
+
+class PisUpdated(Message):
+    """A Pi's status changed. A backlog collapses to the newest."""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, PisUpdated)
 
 
 class SnapshotsUpdated(Message):
@@ -98,6 +107,7 @@ class RigApp(App[None]):
         keymap: dict[str, str] | None = None,
         config_prime: str = "",
         offload: OffloadSettings | None = None,
+        pis: list[PiLink] | None = None,
     ) -> None:
         super().__init__()
         self.rig = rig
@@ -111,6 +121,7 @@ class RigApp(App[None]):
         self.offload_dest = self.offload_settings.dest
         self.offload_job: Offload | None = None
         self.offload_running = False
+        self.pis = pis or []
         self.snapshots: list[CameraSnapshot] = []
         self.selected: set[str] = set()
         self.filter_text = ""
@@ -123,6 +134,8 @@ class RigApp(App[None]):
         yield SummaryBar(id="summary")
         yield CameraTable(id="cameras")
         yield Input(placeholder="filter: serial, nickname or model (Enter keeps, Escape clears)", id="filter")
+        if self.pis:
+            yield PiPane(id="pis")
         yield RichLog(id="log", max_lines=2000, wrap=False, markup=False)
         yield Footer(compact=True, show_command_palette=False)
 
@@ -133,6 +146,13 @@ class RigApp(App[None]):
         self.query_one(CameraTable).focus()
         self.log_line(f"rigtui started; session log: {self.session_log.path}")
         self.watch_rig()
+        for link in self.pis:
+            self.run_worker(
+                link.watch(lambda: self.post_message(PisUpdated())),
+                name=f"pi {link.endpoint.name}",
+                group=f"pi-{link.endpoint.name}",
+                exit_on_error=False,
+            )
 
     # -- background work ------------------------------------------------------------------------
     @work(group="poller", exclusive=True, exit_on_error=False)
@@ -171,6 +191,75 @@ class RigApp(App[None]):
         if self._browser is not None:
             await self._browser.close()
         await self.rig.close()
+        for link in self.pis:
+            await link.close()
+
+    @on(PisUpdated)
+    def show_pis(self) -> None:
+        self.query_one(PiPane).apply([link.snapshot() for link in self.pis])
+
+    def _pi(self) -> PiLink | None:
+        name = self.query_one(PiPane).cursor_name if self.pis else None
+        return next((link for link in self.pis if link.endpoint.name == name), None)
+
+    def action_pi_save(self, fmt: str) -> None:
+        self._pi_command(f"save {fmt}", "save")
+
+    def action_pi_stack(self) -> None:
+        self._pi_command("pastStack", "stacked save")
+
+    def _pi_command(self, line: str, verb: str) -> None:
+        link = self._pi()
+        if link is None:
+            return
+
+        async def job() -> None:
+            try:
+                reply = await link.command(line)
+            except PiError as exc:
+                self.log_line(f"{link.endpoint.name}: {verb} failed: {exc}", error=True)
+                return
+            self.log_line(f"{link.endpoint.name}: {reply}", error=not reply.startswith("SAVED"))
+
+        self.run_worker(job(), name=f"{link.endpoint.name} {verb}", group="pi-commands", exit_on_error=False)
+
+    def action_pi_preview(self) -> None:
+        link = self._pi()
+        if link is None:
+            return
+
+        async def job() -> None:
+            width = max(20, min(self.size.width - 10, 120))
+            try:
+                picture = half_blocks(await link.frame(width), width)
+            except PiError as exc:
+                self.log_line(f"{link.endpoint.name}: preview failed: {exc}", error=True)
+                return
+            self.push_screen(PreviewScreen(link.endpoint.name, picture))
+
+        self.run_worker(job(), name="preview", group="pi-commands", exit_on_error=False)
+
+    def action_pi_pull(self) -> None:
+        link = self._pi()
+        if link is None:
+            return
+
+        async def job() -> None:
+            default = str(Path("~/rigtui-pi").expanduser() / link.endpoint.name)
+            dest = await self.push_screen_wait(PromptScreen(f"Pull {link.endpoint.name}'s captures into:", default))
+            if not dest:
+                return
+            self.log_line(f"{link.endpoint.name}: pulling captures into {dest}")
+            try:
+                report = await link.pull(Path(dest).expanduser())
+            except PiError as exc:
+                self.log_line(f"{link.endpoint.name}: pull failed: {exc}", error=True)
+                return
+            for line in report.failed:
+                self.log_line(f"{link.endpoint.name}: pull: {line}", error=True)
+            self.log_line(f"{link.endpoint.name}: pull: {report.pulled} pulled, {report.skipped} already here")
+
+        self.run_worker(job(), name="pull", group="pi-pull", exit_on_error=False)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Failures become a log line and a notification, never a traceback."""

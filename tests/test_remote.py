@@ -1,0 +1,309 @@
+"""The Pi link over SSH: asyncssh's in-process server for the quick cases, a real OpenSSH sshd for
+the end to end one (started here as root, on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncssh
+import pytest
+
+from rigtui.pi.backends import SCRIPTS, SyntheticBackend
+from rigtui.pi.export import ExportSettings
+from rigtui.pi.server import LineServer
+from rigtui.pi.service import PiService, PiSettings
+from rigtui.remote.pilink import PiEndpoint, PiError, PiLink, known_hosts_file
+
+
+class PiService_:
+    """A Pi service on the synthetic backend with its line server (what runs on the Pi)."""
+
+    def __init__(self, folder: Path) -> None:
+        backend = SyntheticBackend(64, 48, 20.0, SCRIPTS["day"])
+        self.service = PiService(PiSettings(export=ExportSettings(folder=folder, min_free_mb=0)), backend)
+        self.server: LineServer | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        if self.server is None:
+            self.service.start()
+        self.server = LineServer(self.service, "127.0.0.1", self.port)
+        await self.server.start()
+        self.port = self.server.port
+
+    async def restart_server(self) -> None:
+        assert self.server is not None
+        await self.server.close()
+        await asyncio.sleep(0.5)
+        await self.start()
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await self.server.close()
+        await asyncio.to_thread(self.service.stop)
+
+
+@pytest.fixture
+async def pi(tmp_path: Path) -> AsyncIterator[PiService_]:
+    svc = PiService_(tmp_path / "pi-home" / "captures")
+    await svc.start()
+    await asyncio.sleep(0.3)
+    yield svc
+    await svc.stop()
+
+
+@pytest.fixture
+def keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    """A client key, a host key, and a known_hosts file trusting the host key on 127.0.0.1."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    client = asyncssh.generate_private_key("ssh-ed25519")
+    host = asyncssh.generate_private_key("ssh-ed25519")
+    paths = {
+        "client": tmp_path / "id_ed25519",
+        "host": tmp_path / "host_key",
+        "known": tmp_path / "known_hosts",
+        "authorized": tmp_path / "authorized_keys",
+    }
+    client.write_private_key(str(paths["client"]))
+    os.chmod(paths["client"], 0o600)
+    host.write_private_key(str(paths["host"]))
+    os.chmod(paths["host"], 0o600)
+    paths["authorized"].write_text(client.export_public_key().decode())
+    paths["known_public"] = tmp_path / "host_key.pub"
+    paths["known_public"].write_text(host.export_public_key().decode())
+    return paths
+
+
+class Forwarding(asyncssh.SSHServer):
+    def connection_requested(self, dest_host: str, dest_port: int, orig_host: str, orig_port: int) -> bool:
+        return dest_host == "127.0.0.1"  # the Pi's own loopback, as OpenSSH's direct-tcpip allows
+
+
+@pytest.fixture
+async def sshd(keys: dict[str, Path]) -> AsyncIterator[int]:
+    server = await asyncssh.create_server(
+        Forwarding,
+        "127.0.0.1",
+        0,
+        server_host_keys=[str(keys["host"])],
+        authorized_client_keys=str(keys["authorized"]),
+    )
+    port = server.sockets[0].getsockname()[1]
+    keys["known"].write_text(f"[127.0.0.1]:{port} {keys['known_public'].read_text()}")
+    yield port
+    server.close()
+    await server.wait_closed()
+
+
+def link(keys: dict[str, Path], port: int, service_port: int, **endpoint: object) -> PiLink:
+    values: dict[str, object] = {"user": "pi", "identity_file": str(keys["client"]), "service_port": service_port}
+    values.update(endpoint)
+    return PiLink(
+        PiEndpoint("pi1", "127.0.0.1", port, **values),
+        stale_after_s=2.0,  # type: ignore[arg-type]
+        connect_timeout_s=5.0,
+        known_hosts=[str(keys["known"])],
+    )
+
+
+async def test_status_and_save_through_an_ssh_channel(pi: PiService_, sshd: int, keys: dict[str, Path]) -> None:
+    pi_link = link(keys, sshd, pi.port)
+    try:
+        status = await pi_link.fetch_status()
+        assert status["backend"] == "synthetic" and status["ring"]["frames"] > 0
+        reply = await pi_link.command("save jpg")
+        assert reply.startswith("SAVED ") and Path(reply.split()[1]).exists()
+        jpeg = await pi_link.frame(32)
+        assert jpeg[:2] == b"\xff\xd8"
+    finally:
+        await pi_link.close()
+
+
+async def test_an_unknown_host_key_is_refused_unless_opted_in(pi: PiService_, sshd: int, keys: dict[str, Path]) -> None:
+    keys["known"].write_text("")  # nobody vouches for this host
+    refused = link(keys, sshd, pi.port)
+    with pytest.raises(PiError, match="not in known_hosts: refused"):
+        await refused.fetch_status()
+    trusting = link(keys, sshd, pi.port, accept_new_host_key=True)
+    try:
+        assert (await trusting.fetch_status())["backend"] == "synthetic"
+    finally:
+        await trusting.close()
+    assert f"[127.0.0.1]:{sshd} ssh-ed25519" in known_hosts_file().read_text(), "remembered for next time"
+
+
+async def test_a_wrong_host_key_is_refused(pi: PiService_, sshd: int, keys: dict[str, Path]) -> None:
+    other = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode()
+    keys["known"].write_text(f"[127.0.0.1]:{sshd} {other}")
+    wrong = link(keys, sshd, pi.port, accept_new_host_key=True)
+    with pytest.raises(PiError, match="refused"):
+        await wrong.fetch_status()
+
+
+async def test_the_stream_goes_stale_offline_and_resumes_after_a_service_restart(
+    pi: PiService_, sshd: int, keys: dict[str, Path]
+) -> None:
+    pi_link = link(keys, sshd, pi.port)
+    changes = asyncio.Event()
+    watcher = asyncio.create_task(pi_link.watch(changes.set))
+    try:
+        for _ in range(50):
+            if pi_link.snapshot().state == "online":
+                break
+            await asyncio.sleep(0.1)
+        assert pi_link.snapshot().state == "online" and pi_link.snapshot().levels
+        await pi.restart_server()
+        states = set()
+        for _ in range(100):
+            states.add(pi_link.snapshot().state)
+            if "offline" in states and pi_link.snapshot().state == "online":
+                break
+            await asyncio.sleep(0.1)
+        assert "offline" in states and pi_link.snapshot().state == "online", states
+    finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+        await pi_link.close()
+
+
+# -- a real OpenSSH server ------------------------------------------------------------------------------
+SSHD = shutil.which("sshd") or ("/usr/sbin/sshd" if os.path.exists("/usr/sbin/sshd") else None)
+
+
+@pytest.fixture
+def openssh(tmp_path: Path, keys: dict[str, Path]) -> Iterator[dict[str, object]]:
+    if SSHD is None or os.geteuid() != 0:
+        pytest.skip("the OpenSSH end-to-end test needs sshd and root (CI installs and runs both)")
+    port = free_port()
+    folder = tmp_path / "sshd"
+    folder.mkdir()
+    config = folder / "sshd_config"
+    config.write_text(
+        f"ListenAddress 127.0.0.1\nPort {port}\nHostKey {keys['host']}\nPidFile {folder / 'sshd.pid'}\n"
+        f"AuthorizedKeysFile {keys['authorized']}\nUsePAM no\nStrictModes no\nAllowTcpForwarding yes\n"
+        "PasswordAuthentication no\nPermitRootLogin prohibit-password\nSubsystem sftp internal-sftp\n"
+    )
+    Path("/run/sshd").mkdir(exist_ok=True)
+    keys["known"].write_text(f"[127.0.0.1]:{port} {keys['known_public'].read_text()}")
+    state: dict[str, object] = {"port": port}
+
+    def start() -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            [SSHD, "-D", "-e", "-f", str(config)], stderr=subprocess.DEVNULL, start_new_session=True
+        )
+        state["proc"] = proc
+        return proc
+
+    state["start"] = start
+    start()
+    yield state
+    proc = state["proc"]
+    assert isinstance(proc, subprocess.Popen)
+    kill_tree(proc.pid)
+    proc.wait(timeout=10)
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL a process and every descendant (sshd serves each connection from a child)."""
+    children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    for child in children.split():
+        kill_tree(int(child))
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_end_to_end_through_openssh_monitor_save_pull_and_sshd_restart(
+    pi: PiService_, openssh: dict[str, object], keys: dict[str, Path], tmp_path: Path
+) -> None:
+    port = int(openssh["port"])  # type: ignore[call-overload]
+    await asyncio.sleep(0.5)
+    pi_link = link(keys, port, pi.port, user="root")
+    watcher = asyncio.create_task(pi_link.watch(lambda: None))
+    try:
+        for _ in range(100):
+            if pi_link.snapshot().state == "online":
+                break
+            await asyncio.sleep(0.1)
+        assert pi_link.snapshot().state == "online", pi_link.snapshot().error
+        reply = await pi_link.command("save png")
+        saved = Path(reply.split()[1])
+        assert reply.startswith("SAVED ") and saved.exists(), "the save lands on the Pi's disk"
+        report = await pi_link.pull(tmp_path / "pulled", bwlimit_kbps=4000)
+        assert report.pulled >= 1 and not report.failed
+        copy = tmp_path / "pulled" / saved.name
+        assert copy.read_bytes() == saved.read_bytes()
+        again = await pi_link.pull(tmp_path / "pulled")
+        assert again.pulled == 0 and again.skipped == report.pulled, "already pulled and verified"
+
+        proc = openssh["proc"]
+        assert isinstance(proc, subprocess.Popen)
+        kill_tree(proc.pid)  # sshd and its per-connection children: the Pi's sshd dies
+        proc.wait()
+        for _ in range(100):
+            if pi_link.snapshot().state in ("offline", "stale"):
+                break
+            await asyncio.sleep(0.1)
+        assert pi_link.snapshot().state in ("offline", "stale")
+        openssh["start"]()  # type: ignore[operator]
+        for _ in range(300):
+            if pi_link.snapshot().state == "online":
+                break
+            await asyncio.sleep(0.1)
+        assert pi_link.snapshot().state == "online", f"recovers when sshd is back ({pi_link.snapshot().error})"
+    finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+        await pi_link.close()
+
+
+async def test_cli_pi_status_and_save_over_ssh(
+    pi: PiService_, sshd: int, keys: dict[str, Path], tmp_path: Path
+) -> None:
+    import json
+    import sys
+
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[remote]\nknown_hosts = "{keys["known"]}"\n\n[[pis]]\nname = "pi1"\nhost = "127.0.0.1"\nport = {sshd}\n'
+        f'user = "pi"\nservice_port = {pi.port}\nidentity_file = "{keys["client"]}"\n'
+    )
+
+    async def rigtui(*args: str) -> tuple[int, str, str]:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "rigtui",
+            "--config",
+            str(config),
+            *args,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")},
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        return proc.returncode or 0, out.decode(), err.decode()
+
+    code, out, err = await rigtui("pi", "status", "pi1", "--json")
+    assert code == 0, err
+    assert json.loads(out)["backend"] == "synthetic"
+    code, out, _ = await rigtui("pi", "status", "pi1")
+    assert code == 0 and out.startswith("pi1: DAY level ")
+    code, out, _ = await rigtui("pi", "save", "pi1", "png")
+    assert code == 0 and out.startswith("SAVED ") and out.strip().endswith(".png")
+    code, _, err = await rigtui("pi", "status", "nosuchpi.invalid")
+    assert code == 1 and err.startswith("rigtui: nosuchpi.invalid: cannot reach nosuchpi.invalid over SSH")
