@@ -7,6 +7,7 @@ screens and widgets only render snapshots and send intents to the core.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.widgets import Footer, Input, RichLog
 from textual.worker import Worker, WorkerState
@@ -196,7 +198,11 @@ class RigApp(App[None]):
 
     @on(PisUpdated)
     def show_pis(self) -> None:
-        self.query_one(PiPane).apply([link.snapshot() for link in self.pis])
+        try:
+            pane = self.query_one(PiPane)
+        except NoMatches:
+            return  # closing
+        pane.apply([link.snapshot() for link in self.pis])
 
     def _pi(self) -> PiLink | None:
         name = self.query_one(PiPane).cursor_name if self.pis else None
@@ -289,7 +295,10 @@ class RigApp(App[None]):
         ]
 
     def refresh_view(self) -> None:
-        table = self.query_one(CameraTable)
+        try:
+            table = self.query_one(CameraTable)
+        except NoMatches:
+            return  # a tick that arrived while the app was closing
         with self.batch_update():
             table.apply((s, self.name_of(s.key), s.key in self.selected) for s in self.visible())
             self.query_one(SummaryBar).update(
@@ -326,13 +335,15 @@ class RigApp(App[None]):
         if action == "copy_settings":
             return True if self.prime and len(self.snapshots) > 1 else None
         if action in ("make_prime", "toggle_select", "nickname"):
-            return True if self.query_one(CameraTable).cursor_key else None
+            tables = self.query(CameraTable)
+            return True if tables and tables.first().cursor_key else None
         return True
 
     # -- logging --------------------------------------------------------------------------------
     def log_line(self, line: str, *, error: bool = False) -> None:
-        self.query_one("#log", RichLog).write(Text(line, style="red" if error else ""))
         self.session_log.write(line)
+        with contextlib.suppress(NoMatches):  # closing: the file still gets the line
+            self.query_one("#log", RichLog).write(Text(line, style="red" if error else ""))
         if error:
             self.notify(line, severity="error", timeout=6)
 
