@@ -275,3 +275,16 @@ async def test_pi_pane_shows_day_and_night_saves_and_previews(tmp_path: Path) ->
     finally:
         await server.close()
         await asyncio.to_thread(service.stop)
+
+
+def test_pi_rows_have_a_cell_for_every_column_in_every_state() -> None:
+    from rigtui.remote.pilink import PiSnapshot
+    from rigtui.tui.pi_pane import COLUMNS, pi_cells
+
+    status = {"level": 0.1, "dark_threshold": 35.0, "bright_threshold": 55.0, "night": True, "ring": {}}
+    for snap in (
+        PiSnapshot("a", "offline", None, [], "no route"),
+        PiSnapshot("a", "online", status, [1.0], None),
+        PiSnapshot("a", "stale", status, [], None),
+    ):
+        assert len(pi_cells(snap)) == len(COLUMNS) + 1, snap.state

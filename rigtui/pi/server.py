@@ -23,8 +23,8 @@ LINE_LIMIT = 1024
 IDLE_TIMEOUT_S = 10.0
 
 
-def health() -> str:
-    """Resident memory and swap use, in the original reply's shape."""
+def memory_use() -> tuple[int, float]:
+    """(resident memory in MiB, share of swap in use in %) of this process and machine."""
     rss_kb = swap_total = swap_free = 0
     with contextlib.suppress(OSError):
         for line in Path("/proc/self/status").read_text().splitlines():
@@ -36,8 +36,13 @@ def health() -> str:
                 swap_total = int(line.split()[1])
             elif line.startswith("SwapFree:"):
                 swap_free = int(line.split()[1])
-    swap_pct = 100 * (swap_total - swap_free) / swap_total if swap_total else 0.0
-    return f"RSS={rss_kb // 1024}MiB SWAP={swap_pct:.0f}%"
+    return rss_kb // 1024, 100 * (swap_total - swap_free) / swap_total if swap_total else 0.0
+
+
+def health() -> str:
+    """Resident memory and swap use, in the original reply's shape."""
+    rss, swap = memory_use()
+    return f"RSS={rss}MiB SWAP={swap:.0f}%"
 
 
 class LineServer:
@@ -98,7 +103,7 @@ class LineServer:
                 case "health":
                     return health()
                 case "status":
-                    return json.dumps(self.service.status(), separators=(",", ":"))
+                    return self.status_line()
                 case "frame":
                     width = int(args[0]) if args and args[0].isdigit() else 160
                     data = await asyncio.to_thread(self.service.preview_jpeg, min(max(width, 16), 1920))
@@ -110,6 +115,10 @@ class LineServer:
         except Exception as exc:  # a bad command must never take the service down
             log.exception("command %r failed", line[:80])
             return f"ERROR {type(exc).__name__}: {exc}"
+
+    def status_line(self) -> str:
+        rss, swap = memory_use()
+        return json.dumps({**self.service.status(), "rss_mb": rss, "swap_pct": round(swap)}, separators=(",", ":"))
 
     def night_level(self) -> str:
         night = self.service.night
@@ -125,7 +134,7 @@ class LineServer:
         closed = asyncio.ensure_future(reader.read())  # completes when the client closes
         try:
             while not closed.done():
-                await self._reply(writer, json.dumps(self.service.status(), separators=(",", ":")))
+                await self._reply(writer, self.status_line())
                 await asyncio.wait({closed}, timeout=1.0)
         finally:
             closed.cancel()

@@ -256,8 +256,13 @@ class RigApp(App[None]):
             if not dest:
                 return
             self.log_line(f"{link.endpoint.name}: pulling captures into {dest}")
+
+            def progress(done: int, total: int) -> None:
+                link.pulled = f"pulling {done / 1e6:.1f} of {total / 1e6:.1f} MB"
+                self.post_message(PisUpdated())
+
             try:
-                report = await link.pull(Path(dest).expanduser())
+                report = await link.pull(Path(dest).expanduser(), progress=progress)
             except PiError as exc:
                 self.log_line(f"{link.endpoint.name}: pull failed: {exc}", error=True)
                 return

@@ -28,6 +28,7 @@ COLUMNS = (
     ("gain", "Gain", 5),
     ("save", "Last save", 26),
     ("disk", "Disk", 6),
+    ("health", "Health", 8),
 )
 
 
@@ -52,7 +53,7 @@ def pi_cells(snap: PiSnapshot) -> tuple[Text, ...]:
         return (
             Text(snap.name),
             Text(snap.state, style=state_style),
-            *(blank,) * 8,
+            *(blank,) * (len(COLUMNS) - 2),
             Text(snap.error or "", style="red"),
         )
     night = bool(s.get("night"))
@@ -70,9 +71,10 @@ def pi_cells(snap: PiSnapshot) -> tuple[Text, ...]:
         Text(f"{s.get('fps')}"),
         Text("-" if exposure is None else f"{exposure / 1000:.0f}ms"),
         Text("-" if s.get("gain") is None else f"{s.get('gain'):.1f}"),
-        Text(Path(paths[0]).name if paths else (snap.pulled or "-"), style="red" if s.get("error") else ""),
+        Text(Path(paths[0]).name if paths else "-"),
         Text("-" if s.get("disk_free_mb") is None else f"{s['disk_free_mb'] / 1000:.0f}G"),
-        Text(str(s.get("error") or ""), style="red"),
+        Text("-" if s.get("rss_mb") is None else f"{s['rss_mb']}MiB", style="red" if s.get("dropped") else ""),
+        Text(str(s.get("error") or snap.pulled or ""), style="red" if s.get("error") else ""),
     )
 
 
@@ -90,12 +92,17 @@ class PiPane(DataTable[Text]):
         super().__init__(cursor_type="row", **kwargs)
         self.shown: dict[str, tuple[str, ...]] = {}
 
+    def _ensure_columns(self) -> None:
+        if not self.columns:  # an update may come before the pane is mounted
+            for key, label, width in COLUMNS:
+                self.add_column(label, key=key, width=width)
+            self.add_column("Note", key="error", width=40)
+
     def on_mount(self) -> None:
-        for key, label, width in COLUMNS:
-            self.add_column(label, key=key, width=width)
-        self.add_column("Error", key="error", width=40)
+        self._ensure_columns()
 
     def apply(self, snapshots: list[PiSnapshot]) -> None:
+        self._ensure_columns()
         for snap in snapshots:
             cells = pi_cells(snap)
             plain = tuple(c.plain + str(c.style) for c in cells)
