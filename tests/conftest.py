@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -22,6 +24,34 @@ SPEC_PATH = Path(
 
 def url(server: CameraServer, path: str) -> str:
     return f"http://{server.host}:{server.port}{path}"
+
+
+def cameras_of(rig: SimRig) -> list[str]:
+    """`--camera HOST:PORT` for every camera of a simulated rig."""
+    args = []
+    for server in rig.servers:
+        args += ["--camera", f"{server.host}:{server.port}"]
+    return args
+
+
+async def run_rigtui(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120
+) -> tuple[int, str, str]:
+    """`rigtui ARGS` in its own process (no terminal): exit code, stdout, stderr."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "rigtui",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        stdin=asyncio.subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
 
 
 def make_options(**overrides: object) -> SimRigOptions:

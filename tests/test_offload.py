@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import cameras_of, run_rigtui
 
 from rigtui.gopro.media import parse_media_list
 from rigtui.sim.rig import SimRig
@@ -22,13 +23,6 @@ from rigtui.sim.server import CameraServer
 
 ASCMHL = shutil.which("ascmhl")
 BASE = 1_790_000_000  # camera-local creation times of the takes below
-
-
-def cameras_of(rig: SimRig) -> list[str]:
-    args = []
-    for server in rig.servers:
-        args += ["--camera", f"{server.host}:{server.port}"]
-    return args
 
 
 def environment(tmp_path: Path) -> dict[str, str]:
@@ -44,21 +38,7 @@ def environment(tmp_path: Path) -> dict[str, str]:
 async def rigtui(tmp_path: Path, *args: str, config: str = "", timeout: float = 120) -> tuple[int, str, str]:
     config_file = tmp_path / "config.toml"
     config_file.write_text("[offload]\nread_timeout_s = 1.0\nretries = 8\n" + config)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "rigtui",
-        "--config",
-        str(config_file),
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        stdin=asyncio.subprocess.DEVNULL,
-        env=environment(tmp_path),
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    return await run_rigtui("--config", str(config_file), *args, env=environment(tmp_path), timeout=timeout)
 
 
 async def shoot(

@@ -275,7 +275,8 @@ async def test_cli_pi_status_and_save_over_ssh(
     pi: PiService_, sshd: int, keys: dict[str, Path], tmp_path: Path
 ) -> None:
     import json
-    import sys
+
+    from conftest import run_rigtui
 
     config = tmp_path / "config.toml"
     config.write_text(
@@ -284,19 +285,7 @@ async def test_cli_pi_status_and_save_over_ssh(
     )
 
     async def rigtui(*args: str) -> tuple[int, str, str]:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "rigtui",
-            "--config",
-            str(config),
-            *args,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")},
-        )
-        out, err = await asyncio.wait_for(proc.communicate(), 60)
-        return proc.returncode or 0, out.decode(), err.decode()
+        return await run_rigtui("--config", str(config), *args, env={"XDG_DATA_HOME": str(tmp_path / "data")})
 
     code, out, err = await rigtui("pi", "status", "pi1", "--json")
     assert code == 0, err

@@ -4,33 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import url
+from conftest import cameras_of, run_rigtui, url
 
 from rigtui.gopro.discovery import Endpoint, load_cache, merge, save_cache, scan_usb, serial_collisions
 from rigtui.sim.rig import SimRig
 
 
 async def rigtui(*args: str, cache: Path, timeout: float = 60) -> tuple[int, str, str]:
-    env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "rigtui", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
-
-
-def cameras_of(rig: SimRig) -> list[str]:
-    args = []
-    for server in rig.servers:
-        args += ["--camera", f"{server.host}:{server.port}"]
-    return args
+    return await run_rigtui(*args, env={"XDG_CACHE_HOME": str(cache)}, timeout=timeout)
 
 
 @pytest.mark.rig(cameras=6)
