@@ -95,6 +95,7 @@ class CameraLink:
         self.next_attempt = 0.0
         self.backoff = 1.0
         self.last_keep_alive = 0.0
+        self.reconnecting: asyncio.Task[None] | None = None
         self._state_request = serialize(endpoint.host, endpoint.port, "/gopro/camera/state")
         self._keep_alive_request = serialize(endpoint.host, endpoint.port, "/gopro/camera/keep_alive")
 
@@ -251,6 +252,10 @@ class Rig:
         return serial_collisions(link.serial for link in self.links.values() if link.serial)
 
     async def close(self) -> None:
+        tasks = [link.reconnecting for link in self.links.values() if link.reconnecting is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.gather(*(link.close() for link in self.links.values()), return_exceptions=True)
 
     # -- fan-out --------------------------------------------------------------------------------
@@ -293,25 +298,30 @@ class Rig:
 
     # -- polling --------------------------------------------------------------------------------
     async def poll_once(self) -> list[CameraSnapshot]:
-        """Poll online cameras and retry offline ones whose backoff has passed."""
+        """Poll online cameras; cameras whose backoff has passed reconnect in the background, so an
+        unreachable one (a connect that times out) never holds up everyone else's tick."""
         now = time.monotonic()
-        due = [link for link in self.links.values() if link.online or link.next_attempt <= now]
+        for link in self.links.values():
+            if not link.online and link.next_attempt <= now and link.reconnecting is None:
+                link.reconnecting = asyncio.create_task(self._reconnect(link))
 
         async def refresh(link: CameraLink) -> None:
             try:
-                if link.online:
-                    await link.poll()
-                else:
-                    await link.connect()
-                    log.info("%s is back", link.key)
-            except CameraError as exc:
-                link.mark_offline(exc)
+                await asyncio.wait_for(link.poll(), self.settings.request_timeout_s * 2)
+            except (CameraError, TimeoutError) as exc:
+                link.mark_offline(exc if isinstance(exc, CameraError) else "no state reply in time")
 
-        await asyncio.gather(
-            *(asyncio.wait_for(refresh(link), self.settings.request_timeout_s * 2) for link in due),
-            return_exceptions=True,
-        )
+        await asyncio.gather(*(refresh(link) for link in self.links.values() if link.online))
         return self.snapshots()
+
+    async def _reconnect(self, link: CameraLink) -> None:
+        try:
+            await asyncio.wait_for(link.connect(), self.settings.request_timeout_s * 2)
+            log.info("%s is back", link.key)
+        except (CameraError, TimeoutError) as exc:
+            link.mark_offline(exc if isinstance(exc, CameraError) else "bring-up did not finish in time")
+        finally:
+            link.reconnecting = None
 
     async def run_poller(self, on_tick: Callable[[list[CameraSnapshot]], None]) -> None:
         """Poll forever; the next tick starts after the last one ends, never faster than status 60 allows."""
