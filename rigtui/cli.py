@@ -83,7 +83,11 @@ def _global_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rigtui", description="Run a multi-camera rig from a terminal.")
+    parser = argparse.ArgumentParser(
+        prog="rigtui",
+        description="Run a multi-camera rig from a terminal. Without a command, rigtui opens its terminal app on "
+        "the rig config.toml describes; `rigtui demo` opens it on simulated cameras.",
+    )
     parser.add_argument("--version", action="version", version=f"rigtui {__version__}")
     _global_options(parser, defaults=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -20,6 +20,7 @@ from rigtui.gopro.ledger import Ledger
 from rigtui.gopro.offload import Offload, OffloadError, OffloadOptions, unverified_files
 from rigtui.gopro.rig import Report, Rig, RigSettings
 from rigtui.gopro.snapshot import CameraSnapshot
+from rigtui.userstate import UserState
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +146,8 @@ def print_report(report: Report, args: argparse.Namespace, verb: str) -> int:
 
 # -- commands ---------------------------------------------------------------------------------------
 def command_for(args: argparse.Namespace, config: Config) -> Callable[[Rig], Awaitable[int]]:
-    prime = getattr(args, "from_", None) or config.rig.prime or None
+    # --from, else the prime chosen in the TUI (`p`), else config.toml's
+    prime = getattr(args, "from_", None) or UserState.load().prime or config.rig.prime or None
 
     async def status(rig: Rig) -> int:
         snaps = [link.snapshot() for link in rig.cameras(args.select)]

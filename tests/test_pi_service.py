@@ -186,7 +186,6 @@ def test_opencv_backend_reads_a_video_file(tmp_path: Path) -> None:
 
 
 def test_picamera2_absent_is_a_clear_error() -> None:
-    pytest.importorskip("numpy")
     backend = make_backend("picamera2", width=64, height=48, fps=10)
     try:
         import picamera2  # noqa: F401

@@ -15,7 +15,8 @@ from rigtui.sim.rig import SimRig
 
 
 async def rigtui(*args: str, cache: Path, timeout: float = 60) -> tuple[int, str, str]:
-    return await run_rigtui(*args, env={"XDG_CACHE_HOME": str(cache)}, timeout=timeout)
+    env = {"XDG_CACHE_HOME": str(cache), "XDG_DATA_HOME": str(cache / "data"), "XDG_STATE_HOME": str(cache / "state")}
+    return await run_rigtui(*args, env=env, timeout=timeout)
 
 
 @pytest.mark.rig(cameras=6)
