@@ -5,7 +5,16 @@ from __future__ import annotations
 import subprocess
 import sys
 
-CORE = ["rigtui.config", "rigtui.gopro", "rigtui.gopro.protocol", "rigtui.sim.rig", "rigtui.cli"]
+CORE = [
+    "rigtui.config",
+    "rigtui.gopro.rig",
+    "rigtui.gopro.offload",
+    "rigtui.pi.service",
+    "rigtui.pi.server",
+    "rigtui.remote.pilink",
+    "rigtui.sim.rig",
+    "rigtui.cli",
+]
 
 BLOCK_TEXTUAL = """
 import importlib.abc, sys
