@@ -60,7 +60,7 @@ def make_options(**overrides: object) -> SimRigOptions:
         "cameras": 4,
         "port": 0,
         "mdns": False,
-        "tuning": SimTuning(media_bytes_per_second=64 * 1024, busy_pulse_s=0.2, start_delay_s=0.05),
+        "tuning": SimTuning(media_bytes_per_second=64 * 1024, busy_pulse_s=0.4, start_delay_s=0.05),
     }
     values.update(overrides)
     return SimRigOptions(**values)  # type: ignore[arg-type]

@@ -111,7 +111,7 @@ async def test_busy_pulses_after_a_setting_and_a_preset(rig: SimRig, http: httpx
     assert (await http.get(url(server, "/gopro/camera/setting?setting=121&option=4"))).status_code == 200
     state = (await http.get(url(server, "/gopro/camera/state"))).json()
     assert state["status"]["8"] == 1 and state["settings"]["121"] == 4
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.5)
     assert (await http.get(url(server, "/gopro/camera/state"))).json()["status"]["8"] == 0
     assert (await http.get(url(server, "/gopro/camera/presets/load?id=65536"))).status_code == 200
     state = (await http.get(url(server, "/gopro/camera/state"))).json()
@@ -121,12 +121,12 @@ async def test_busy_pulses_after_a_setting_and_a_preset(rig: SimRig, http: httpx
 async def test_recording_counts_seconds_and_writes_chapters_with_sidecars(http: httpx.AsyncClient) -> None:
     from conftest import make_options
 
-    tuning = SimTuning(media_bytes_per_second=40_000, chapter_seconds=0.5, start_delay_s=0.05)
+    tuning = SimTuning(media_bytes_per_second=40_000, chapter_seconds=0.5, start_delay_s=0.4)
     async with SimRig(make_options(cameras=1, tuning=tuning)) as rig:
         server = rig.servers[0]
         await http.get(url(server, "/gopro/camera/shutter/start"))
         assert (await http.get(url(server, "/gopro/camera/state"))).json()["status"]["10"] == 0, "not at once"
-        await asyncio.sleep(1.3)
+        await asyncio.sleep(1.6)
         state = (await http.get(url(server, "/gopro/camera/state"))).json()["status"]
         assert state["10"] == 1 and state["13"] >= 1 and state["82"] == 0
         await http.get(url(server, "/gopro/camera/shutter/stop"))
@@ -139,7 +139,7 @@ async def test_recording_counts_seconds_and_writes_chapters_with_sidecars(http: 
         for chapter in ("01", "02", "03"):
             assert {f"GX{chapter}0001.MP4", f"GL{chapter}0001.LRV", f"GX{chapter}0001.THM"} <= set(on_disk)
         total = sum(int(f["s"]) for f in listing["media"][0]["fs"])
-        assert total == pytest.approx(40_000 * 1.25, rel=0.15)
+        assert total == pytest.approx(40_000 * 1.2, rel=0.2)
         info = (await http.get(url(server, "/gopro/media/info?path=100GOPRO/GX020001.MP4"))).json()
         assert info["ct"] == "2" and info["w"] == "3840"
         state = (await http.get(url(server, "/gopro/camera/state"))).json()["status"]

@@ -184,7 +184,7 @@ async def test_keys_are_remappable_in_config(rig: SimRig, tmp_path: Path) -> Non
 @pytest.mark.rig(cameras=3, models=("HERO12", "HERO13"))
 async def test_download_screen_offloads_and_the_job_outlives_the_screen(rig: SimRig, tmp_path: Path) -> None:
     for server in rig.servers:
-        server.throttle_mbps = 8.0
+        server.throttle_mbps = 1.0  # about four seconds per camera: the job is still running when we leave
         await server.camera.add_recording(duration=20, cre=1_790_000_000, size=4_000_000)
     app = app_for(rig, tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -197,7 +197,7 @@ async def test_download_screen_offloads_and_the_job_outlives_the_screen(rig: Sim
         await until(pilot, lambda: app.offload_running)
         await pilot.press("escape")
         assert not isinstance(app.screen, DownloadScreen) and app.offload_running, "leaving never stops it"
-        await until(pilot, lambda: not app.offload_running, 30)
+        await until(pilot, lambda: not app.offload_running, 60)
         job = app.offload_job
         assert job is not None and job.plan is not None
         assert all(t.state == "verified" for t in job.plan.tasks) and len(job.sealed) == 1
