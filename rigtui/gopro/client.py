@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import httpx
 
-from rigtui.gopro.protocol import DEFAULT_PORT, OGP_VERSION, Status
+from rigtui.gopro.protocol import DEFAULT_PORT, OGP_VERSION
 
 
 class CameraError(Exception):
@@ -218,10 +218,6 @@ class CameraClient:
 
     async def sleep(self) -> None:
         await self.request("/gp/gpControl/command/system/sleep")
-
-
-def is_idle(state: CameraState) -> bool:
-    return not state.flag(Status.BUSY) and not state.flag(Status.ENCODING)
 
 
 def check_version(version: str) -> None:

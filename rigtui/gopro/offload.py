@@ -107,8 +107,9 @@ class Offload:
     def _check_destination(self) -> None:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=self.root, prefix=".rigtui-write-test-"):
-                pass
+            with tempfile.NamedTemporaryFile(dir=self.root, prefix=".rigtui-write-test-") as probe:
+                probe.write(b"rigtui")
+                probe.flush()
         except OSError as exc:
             raise OffloadError(f"cannot write to {self.root}: {exc.strerror or exc}") from None
 

@@ -96,10 +96,6 @@ QUERY_ORDER: dict[str, tuple[str, ...]] = {
     "/gopro/media/hilight/file": ("path", "ms"),
 }
 
-# "GX010078.MP4": G, a letter, chapter 01-99, media id 0001-9999.
-VIDEO_NAME = re.compile(r"^G(?P<letter>[A-Z])(?P<chapter>\d{2})(?P<media_id>\d{4})\.MP4$")
-DCIM_DIR = re.compile(r"^\d{3}[A-Z]{5}$")
-
 
 def camera_address(serial: str) -> str:
     """The camera's USB address: 172.2X.1YZ.51 from the last three digits of the serial."""

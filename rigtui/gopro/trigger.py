@@ -203,4 +203,4 @@ async def _sleep_until(when: float) -> None:
     if remaining > 0.002:
         await asyncio.sleep(remaining - 0.002)
     while time.time() < when:
-        pass
+        time.sleep(0)  # spin, letting other threads run
