@@ -109,18 +109,19 @@ class PiLink:
             raise PiError(f"{e.name}: cannot reach {e.host} over SSH ({_reason(exc)})") from None
 
     async def _known_hosts(self) -> Any:
-        """The user's known_hosts plus rigtui's (where opted-in keys live): the keys trusted."""
+        """The keys trusted: asyncssh's own choice (which follows ~/.ssh/config's UserKnownHostsFile)
+        unless rigtui has keys of its own to add (opted-in Pis, [remote] known_hosts)."""
         import asyncssh
 
-        candidates = [
-            Path.home() / ".ssh" / "known_hosts",
-            known_hosts_file(),
-            *map(Path, self.extra_known_hosts or []),
-        ]
+        ours = known_hosts_file()
+        extra = [Path(p) for p in self.extra_known_hosts or []]
+        if not self.endpoint.accept_new_host_key and not extra and not ours.exists():
+            return ()
+        candidates = [Path.home() / ".ssh" / "known_hosts", ours, *extra]
         files = [str(p) for p in candidates if p.exists()]
         if self.endpoint.accept_new_host_key and not await self._known(files):
             await self._remember_host_key()
-            files.append(str(known_hosts_file()))
+            files.append(str(ours))
         return asyncssh.read_known_hosts(files) if files else asyncssh.import_known_hosts("")
 
     async def _known(self, files: list[str]) -> bool:

@@ -167,7 +167,11 @@ class RigApp(App[None]):
             found += load_cache()
         await self.add_cameras(merge(found))
         if self.discovery.mdns_interfaces is not None:
-            self._browser = MdnsBrowser(list(self.discovery.mdns_interfaces), self.on_camera_found)
+            self._browser = MdnsBrowser(
+                list(self.discovery.mdns_interfaces),
+                self.on_camera_found,
+                lambda serial: self.log_line(f"{serial}: no longer advertised over mDNS"),
+            )
             await self._browser.start()
         await self.rig.run_poller(lambda snaps: self.post_message(SnapshotsUpdated(snaps)))
 
