@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import json
 import logging
+import shutil
 import signal
 import sys
 import time
@@ -277,8 +278,7 @@ async def run_demo(cameras: int, config: Config) -> None:
             pi = PiEndpoint("pi-sim", "127.0.0.1", service_port=pi_server.port, direct=True)
             await make_app(config, endpoints=endpoints, discover=False, state=state, pis=[pi]).run_async()
         finally:
-            await pi_server.close()
-            await asyncio.to_thread(pi_service.stop)
+            await stop_demo_pi(pi_service, pi_server)
     finally:
         await sim.stop()
 
@@ -305,6 +305,12 @@ async def start_demo_pi() -> tuple[PiService, LineServer]:
     server = LineServer(service, "127.0.0.1", 0)
     await server.start()
     return service, server
+
+
+async def stop_demo_pi(service: PiService, server: LineServer) -> None:
+    await server.close()
+    await asyncio.to_thread(service.stop)
+    shutil.rmtree(service.settings.export.folder.parent, ignore_errors=True)  # the demo's captures
 
 
 # -- pi --------------------------------------------------------------------------------------------

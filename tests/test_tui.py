@@ -238,7 +238,7 @@ async def test_format_of_unverified_footage_needs_the_typed_camera_count(rig: Si
 
 
 async def test_pi_pane_shows_day_and_night_saves_and_previews(tmp_path: Path) -> None:
-    from rigtui.cli import start_demo_pi
+    from rigtui.cli import start_demo_pi, stop_demo_pi
     from rigtui.remote.pilink import PiEndpoint
     from rigtui.tui.pi_pane import PiPane, PreviewScreen
 
@@ -273,8 +273,7 @@ async def test_pi_pane_shows_day_and_night_saves_and_previews(tmp_path: Path) ->
             await until(pilot, lambda: cell("mode") == "NIGHT", 30)
             assert cell("exposure") == "2000ms" and cell("trend")
     finally:
-        await server.close()
-        await asyncio.to_thread(service.stop)
+        await stop_demo_pi(service, server)
 
 
 def test_pi_rows_have_a_cell_for_every_column_in_every_state() -> None:
