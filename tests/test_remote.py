@@ -250,6 +250,28 @@ async def test_end_to_end_through_openssh_monitor_save_pull_and_sshd_restart(
         again = await pi_link.pull(tmp_path / "pulled")
         assert again.pulled == 0 and again.skipped == report.pulled, "already pulled and verified"
 
+        from conftest import run_rigtui
+
+        config = tmp_path / "config.toml"
+        config.write_text(
+            f'[remote]\nknown_hosts = "{keys["known"]}"\n\n[[pis]]\nname = "north"\nhost = "127.0.0.1"\n'
+            f'port = {port}\nuser = "root"\nservice_port = {pi.port}\nidentity_file = "{keys["client"]}"\n'
+        )
+        code, out, err = await run_rigtui(
+            "--config",
+            str(config),
+            "pi",
+            "pull",
+            "north",
+            str(tmp_path / "cli"),
+            "--bwlimit",
+            "2000",
+            env={"XDG_DATA_HOME": str(tmp_path / "data")},
+        )
+        assert code == 0, err
+        assert out.strip() == f"pull: {report.pulled} pulled, 0 already here and verified, 0 failed"
+        assert (tmp_path / "cli" / saved.name).read_bytes() == saved.read_bytes()
+
         proc = openssh["proc"]
         assert isinstance(proc, subprocess.Popen)
         kill_tree(proc.pid)  # sshd and its per-connection children: the Pi's sshd dies
