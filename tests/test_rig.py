@@ -129,7 +129,7 @@ async def test_client_raises_typed_errors(rig: SimRig) -> None:
     client = CameraClient(server.host, server.port, timeout=1)
     try:
         await set_fault(server, "set=media-busy")
-        await client.shutter(True)
+        await client.request("/gopro/camera/shutter/start")
         with pytest.raises(CameraBusy, match="Camera is busy"):
             await client.media_list()
         await set_fault(server, "set=malformed")

@@ -180,14 +180,8 @@ class CameraClient:
     async def set_client_info(self) -> None:
         await self.request("/gopro/camera/analytics/set_client_info")
 
-    async def keep_alive(self) -> None:
-        await self.request("/gopro/camera/keep_alive")
-
     async def turbo_transfer(self, on: bool) -> None:
         await self.request("/gopro/media/turbo_transfer", [("p", int(on))])
-
-    async def shutter(self, start: bool) -> None:
-        await self.request(f"/gopro/camera/shutter/{'start' if start else 'stop'}")
 
     async def set_setting(self, setting_id: int, option: int) -> None:
         await self.request("/gopro/camera/setting", [("setting", setting_id), ("option", option)])

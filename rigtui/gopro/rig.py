@@ -159,8 +159,14 @@ class CameraLink:
         if now - self.last_keep_alive >= KEEP_ALIVE_S:
             await self.trigger.request(self._keep_alive_request, self.settings.request_timeout_s)
             self.last_keep_alive = now
+        await self.read_state()
+
+    async def read_state(self) -> CameraState:
+        """The camera's state over the warm socket; the link is online once it answers."""
         reply = await self.trigger.request(self._state_request, self.settings.request_timeout_s)
-        self.mark_online(decode_state(reply))
+        state = decode_state(reply)
+        self.mark_online(state)
+        return state
 
     def snapshot(self) -> CameraSnapshot:
         fields: dict[str, object] = snapshot_fields(self.state) if self.state and self.online else {}
@@ -397,8 +403,7 @@ class Rig:
         reason = "camera did not confirm"
         while time.monotonic() < deadline:
             try:
-                state = decode_state(await link.trigger.request(link._state_request, self.settings.request_timeout_s))
-                link.mark_online(state)
+                state = await link.read_state()
                 if state.flag(Status.ENCODING) == start:
                     return True
             except CameraError as exc:
