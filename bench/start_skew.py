@@ -1,7 +1,7 @@
 """Start skew across 100 simulated cameras: spread of shutter/start arrival times at the cameras.
 
 Three ways to start the same cameras, in the same run:
-- rigtui: `Rig.record` (warm connections, requests serialized ahead, released back to back);
+- rigtui: `ops.shutter.record` (warm connections, requests serialized by h11 ahead, released back to back);
 - naive: sequential requests with a new connection each, as the original scripts did;
 - floor: pre-serialized requests written back to back on already-open blocking sockets, the
   fastest this machine and simulator allow.
@@ -20,6 +20,7 @@ from simproc import arrivals, simulated_rig, summary
 
 from rigtui.gopro.discovery import Endpoint
 from rigtui.gopro.rig import Rig, RigSettings
+from rigtui.ops.shutter import RecordOptions, record, stop
 
 START = "/gopro/camera/shutter/start"
 
@@ -54,7 +55,7 @@ async def main(cameras: int, starts: int) -> None:
             for method in results:
                 await arrivals(endpoints, START)  # clear the logs
                 if method == "rigtui":
-                    report = await rig.record(force=True)
+                    report = await record(rig, options=RecordOptions(force=True))
                     assert report.ok, [o for o in report.outcomes if not o.ok]
                 elif method == "naive":
                     await asyncio.to_thread(naive_start, endpoints)
@@ -63,7 +64,7 @@ async def main(cameras: int, starts: int) -> None:
                 stamps = await arrivals(endpoints, START)
                 assert len(stamps) == cameras, f"{method}: {len(stamps)} of {cameras} cameras got the start"
                 results[method].append(spread_ms(stamps))
-                assert (await rig.stop()).ok
+                assert (await stop(rig)).ok
         for sock in sockets:
             sock.close()
         await rig.close()

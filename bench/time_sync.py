@@ -17,6 +17,7 @@ from simproc import arrivals, simulated_rig
 
 from rigtui.gopro.discovery import Endpoint
 from rigtui.gopro.rig import Rig
+from rigtui.ops.clock import sync_time
 
 PATH = "/gopro/camera/set_date_time"
 
@@ -46,7 +47,7 @@ async def main(cameras: int, rounds: int) -> None:
         naive: list[float] = []
         for _ in range(rounds):
             await arrivals(endpoints, PATH)
-            report = await rig.sync_time()
+            report = await sync_time(rig)
             assert report.ok, [o for o in report.outcomes if not o.ok]
             stamps = await arrivals(endpoints, PATH)
             assert len(stamps) == cameras

@@ -1,3 +1,3 @@
-from rigtui.cli import main
+from rigtui.cli.main import main
 
 raise SystemExit(main())

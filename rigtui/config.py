@@ -1,18 +1,23 @@
 """config.toml: schema, defaults, loading and validation.
 
-Every option is declared once here, with its type, limits and default; a bad value raises
+Every option is declared once, as a field of its section's frozen dataclass: its type annotation, its
+default and its limits (see `opt`). The parser checks values against those fields; a bad value raises
 ConfigError naming the file, the line, the key and the problem.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import MISSING, Field, asdict, dataclass, field, fields, make_dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 from rigtui.gopro.protocol import MODELS
+from rigtui.gopro.takes import TAKE_PREFIX
 from rigtui.paths import config_dir
 
 
@@ -27,77 +32,117 @@ class ConfigError(Exception):
         super().__init__(f"{where}: {key}: {problem}" if key else f"{where}: {problem}")
 
 
+def opt(
+    default: Any = MISSING, *, low: float | None = None, high: float | None = None, pattern: str | None = None
+) -> Any:
+    """A dataclass field for an option: its default (none makes it required) and what a value must be.
+
+    low and high bound a number; pattern must match the whole string. A list option is a plain
+    `field(default_factory=...)`, whose metadata may name in "choices" the only items it takes;
+    such a list may not be empty.
+    """
+    return field(default=default, metadata={"low": low, "high": high, "pattern": pattern})
+
+
 @dataclass(frozen=True)
-class Option:
-    kind: type | str  # int, float, bool, str, or "models" / "str_list"
-    default: Any
-    low: float | None = None
-    high: float | None = None
-    pattern: str | None = None
+class RigConfig:
+    cameras: list[str] = field(default_factory=list)
+    mdns: bool = True
+    mdns_interfaces: list[str] = field(default_factory=list)
+    usb_scan: bool = True
+    discovery_seconds: float = opt(4.0, low=0.5, high=60)
+    prime: str = ""
+    poll_hz: float = opt(1.0, low=0.05, high=2.0)
+    request_timeout_s: float = opt(5.0, low=0.5, high=60)
+    min_battery_percent: int = opt(20, low=0, high=100)
+    min_sd_minutes: int = opt(10, low=0, high=10_000)
 
 
-SCHEMA: dict[str, dict[str, Option]] = {
-    "rig": {
-        "cameras": Option("str_list", []),
-        "mdns": Option(bool, True),
-        "mdns_interfaces": Option("str_list", []),
-        "usb_scan": Option(bool, True),
-        "discovery_seconds": Option(float, 4.0, 0.5, 60),
-        "prime": Option(str, ""),
-        "poll_hz": Option(float, 1.0, 0.05, 2.0),
-        "request_timeout_s": Option(float, 5.0, 0.5, 60),
-        "min_battery_percent": Option(int, 20, 0, 100),
-        "min_sd_minutes": Option(int, 10, 0, 10_000),
-    },
-    "offload": {
-        "dest": Option(str, ""),
-        "prefix": Option(str, "take", pattern=r"[A-Za-z0-9_-]{1,32}"),
-        "sidecars": Option(bool, True),
-        "tolerance_s": Option(float, 5.0, 0.5, 600),
-        "per_camera": Option(int, 2, 1, 8),
-        "layout": Option(str, "flat", pattern=r"flat|photogrammetry"),
-        "read_timeout_s": Option(float, 20.0, 1, 600),
-        "retries": Option(int, 5, 0, 100),
-        "ledger": Option(str, ""),
-    },
-    "pi": {
-        "backend": Option(str, "picamera2", pattern=r"picamera2|opencv|synthetic"),
-        "source": Option(str, "0"),
-        "synthetic_script": Option(str, "cycle", pattern=r"cycle|day|night|flicker"),
-        "width": Option(int, 1024, 16, 8192),
-        "height": Option(int, 768, 16, 8192),
-        "fps": Option(float, 10.0, 0.1, 240),
-        "ring_frames": Option(int, 300, 1, 100_000),
-        "ring_seconds": Option(float, 0.0, 0, 3600),
-        "memory_cap_mb": Option(int, 1024, 16, 65_536),
-        "bind": Option(str, "127.0.0.1", pattern=r"[0-9a-fA-F:.]+"),
-        "port": Option(int, 9999, 0, 65535),
-        "night_enabled": Option(bool, True),
-        "dark_threshold": Option(float, 35.0, 0, 10_000),
-        "bright_threshold": Option(float, 55.0, 0, 10_000),
-        "min_dark_frames": Option(int, 20, 1, 100_000),
-        "min_bright_frames": Option(int, 20, 1, 100_000),
-        "night_exposure_us": Option(int, 2_000_000, 100, 200_000_000),
-        "night_gain": Option(float, 6.0, 1, 64),
-        "level_center": Option(float, 1.0, 0.1, 1.0),
-        "export_dir": Option(str, "captures"),
-        "formats": Option("str_list", ["jpg"]),
-        "save_before_s": Option(float, 0.0, 0, 3600),
-        "save_after_s": Option(float, 0.0, 0, 3600),
-        "stack_dark_frames": Option(bool, True),
-        "stack_count": Option(int, 4, 1, 256),
-        "auto_save_interval_s": Option(float, 900.0, 0, 86_400),
-        "min_free_mb": Option(int, 200, 0, 10_000_000),
-        "max_files": Option(int, 0, 0, 10_000_000),
-        "max_gb": Option(float, 0.0, 0, 100_000),
-    },
-    "remote": {
-        "stale_after_s": Option(float, 5.0, 1, 600),
-        "connect_timeout_s": Option(float, 10.0, 1, 300),
-        "known_hosts": Option(str, ""),
-    },
-    "keys": {
-        action: Option(str, "", pattern=r"[a-z0-9_+,]*")
+@dataclass(frozen=True)
+class OffloadConfig:
+    dest: str = ""
+    prefix: str = opt("take", pattern=TAKE_PREFIX)
+    sidecars: bool = True
+    tolerance_s: float = opt(5.0, low=0.5, high=600)
+    per_camera: int = opt(2, low=1, high=8)
+    layout: str = opt("flat", pattern=r"flat|photogrammetry")
+    read_timeout_s: float = opt(20.0, low=1, high=600)
+    retries: int = opt(5, low=0, high=100)
+    ledger: str = ""
+
+
+@dataclass(frozen=True)
+class PiConfig:
+    backend: str = opt("picamera2", pattern=r"picamera2|opencv|synthetic")
+    source: str = "0"
+    synthetic_script: str = opt("cycle", pattern=r"cycle|day|night|flicker")
+    width: int = opt(1024, low=16, high=8192)
+    height: int = opt(768, low=16, high=8192)
+    fps: float = opt(10.0, low=0.1, high=240)
+    ring_frames: int = opt(300, low=1, high=100_000)
+    ring_seconds: float = opt(0.0, low=0, high=3600)
+    memory_cap_mb: int = opt(1024, low=16, high=65_536)
+    bind: str = opt("127.0.0.1", pattern=r"[0-9a-fA-F:.]+")
+    port: int = opt(9999, low=0, high=65535)
+    night_enabled: bool = True
+    dark_threshold: float = opt(35.0, low=0, high=10_000)
+    bright_threshold: float = opt(55.0, low=0, high=10_000)
+    min_dark_frames: int = opt(20, low=1, high=100_000)
+    min_bright_frames: int = opt(20, low=1, high=100_000)
+    night_exposure_us: int = opt(2_000_000, low=100, high=200_000_000)
+    night_gain: float = opt(6.0, low=1, high=64)
+    level_center: float = opt(1.0, low=0.1, high=1.0)
+    export_dir: str = "captures"
+    formats: list[str] = field(default_factory=lambda: ["jpg"])
+    save_before_s: float = opt(0.0, low=0, high=3600)
+    save_after_s: float = opt(0.0, low=0, high=3600)
+    stack_dark_frames: bool = True
+    stack_count: int = opt(4, low=1, high=256)
+    auto_save_interval_s: float = opt(900.0, low=0, high=86_400)
+    min_free_mb: int = opt(200, low=0, high=10_000_000)
+    max_files: int = opt(0, low=0, high=10_000_000)
+    max_gb: float = opt(0.0, low=0, high=100_000)
+
+
+@dataclass(frozen=True)
+class RemoteConfig:
+    stale_after_s: float = opt(5.0, low=1, high=600)
+    connect_timeout_s: float = opt(10.0, low=1, high=300)
+    known_hosts: str = ""
+
+
+@dataclass(frozen=True)
+class PiHost:
+    name: str = opt(pattern=r"[A-Za-z0-9_.-]{1,40}")
+    host: str = opt(pattern=r"[^\s]{1,255}")
+    port: int = opt(0, low=0, high=65535)
+    user: str = ""
+    service_port: int = opt(9999, low=1, high=65535)
+    identity_file: str = ""
+    accept_new_host_key: bool = False
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    cameras: int = opt(12, low=1, high=1000)
+    models: list[str] = field(default_factory=lambda: list(MODELS), metadata={"choices": MODELS})
+    base_address: str = opt("127.0.1.1", pattern=r"127\.\d{1,3}\.\d{1,3}\.\d{1,3}")
+    port: int = opt(8080, low=0, high=65535)
+    mdns: bool = True
+    mdns_interface: str = opt("127.0.0.1", pattern=r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
+    throttle_mbps: float = opt(0.0, low=0, high=10_000)
+    media_rate_kib: int = opt(256, low=1, high=1_048_576)
+    chapter_seconds: float = opt(0.0, low=0, high=86_400)
+    faults: list[str] = field(default_factory=list)
+    seed: int = opt(1, low=0, high=2**31)
+
+
+# [keys]: a TUI key for each action (empty keeps the TUI's default). Config holds it as a plain
+# action -> key dict; this class only declares the options.
+_Keys = make_dataclass(
+    "_Keys",
+    [
+        (action, str, opt("", pattern=r"[a-z0-9_+,]*"))
         for action in (
             "record",
             "stop",
@@ -114,129 +159,21 @@ SCHEMA: dict[str, dict[str, Option]] = {
             "help",
             "quit",
         )
-    },
-    "sim": {
-        "cameras": Option(int, 12, 1, 1000),
-        "models": Option("models", list(MODELS)),
-        "base_address": Option(str, "127.0.1.1", pattern=r"127\.\d{1,3}\.\d{1,3}\.\d{1,3}"),
-        "port": Option(int, 8080, 0, 65535),
-        "mdns": Option(bool, True),
-        "mdns_interface": Option(str, "127.0.0.1", pattern=r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}"),
-        "throttle_mbps": Option(float, 0.0, 0, 10_000),
-        "media_rate_kib": Option(int, 256, 1, 1_048_576),
-        "chapter_seconds": Option(float, 0.0, 0, 86_400),
-        "faults": Option("str_list", []),
-        "seed": Option(int, 1, 0, 2**31),
-    },
+    ],
+    frozen=True,
+)
+
+# Each [section] and the dataclass that declares its options, in the order errors list them.
+SECTIONS: dict[str, type] = {
+    "rig": RigConfig,
+    "offload": OffloadConfig,
+    "pi": PiConfig,
+    "remote": RemoteConfig,
+    "keys": _Keys,
+    "sim": SimConfig,
 }
-
-
-# Tables that may repeat ([[pis]]): each item is checked against these options.
-LIST_SCHEMA: dict[str, dict[str, Option]] = {
-    "pis": {
-        "name": Option(str, "", pattern=r"[A-Za-z0-9_.-]{1,40}"),
-        "host": Option(str, "", pattern=r"[^\s]{1,255}"),
-        "port": Option(int, 0, 0, 65535),
-        "user": Option(str, ""),
-        "service_port": Option(int, 9999, 1, 65535),
-        "identity_file": Option(str, ""),
-        "accept_new_host_key": Option(bool, False),
-    },
-}
-REQUIRED = {"pis": ("name", "host")}
-
-
-@dataclass(frozen=True)
-class RigConfig:
-    cameras: list[str]
-    mdns: bool
-    mdns_interfaces: list[str]
-    usb_scan: bool
-    discovery_seconds: float
-    prime: str
-    poll_hz: float
-    request_timeout_s: float
-    min_battery_percent: int
-    min_sd_minutes: int
-
-
-@dataclass(frozen=True)
-class OffloadConfig:
-    dest: str
-    prefix: str
-    sidecars: bool
-    tolerance_s: float
-    per_camera: int
-    layout: str
-    read_timeout_s: float
-    retries: int
-    ledger: str
-
-
-@dataclass(frozen=True)
-class PiConfig:
-    backend: str
-    source: str
-    synthetic_script: str
-    width: int
-    height: int
-    fps: float
-    ring_frames: int
-    ring_seconds: float
-    memory_cap_mb: int
-    bind: str
-    port: int
-    night_enabled: bool
-    dark_threshold: float
-    bright_threshold: float
-    min_dark_frames: int
-    min_bright_frames: int
-    night_exposure_us: int
-    night_gain: float
-    level_center: float
-    export_dir: str
-    formats: list[str]
-    save_before_s: float
-    save_after_s: float
-    stack_dark_frames: bool
-    stack_count: int
-    auto_save_interval_s: float
-    min_free_mb: int
-    max_files: int
-    max_gb: float
-
-
-@dataclass(frozen=True)
-class RemoteConfig:
-    stale_after_s: float
-    connect_timeout_s: float
-    known_hosts: str
-
-
-@dataclass(frozen=True)
-class PiHost:
-    name: str
-    host: str
-    port: int
-    user: str
-    service_port: int
-    identity_file: str
-    accept_new_host_key: bool
-
-
-@dataclass(frozen=True)
-class SimConfig:
-    cameras: int
-    models: list[str]
-    base_address: str
-    port: int
-    mdns: bool
-    mdns_interface: str
-    throttle_mbps: float
-    media_rate_kib: int
-    chapter_seconds: float
-    faults: list[str]
-    seed: int
+# Tables that may repeat ([[pis]]): each one is checked against its dataclass.
+TABLES: dict[str, type] = {"pis": PiHost}
 
 
 @dataclass(frozen=True)
@@ -277,44 +214,67 @@ def _line_of(text: str, section: str, key: str | None) -> int | None:
     return None
 
 
-def _describe(option: Option) -> str:
-    names = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
-    if option.kind == "models":
-        return f"a list of models from {', '.join(MODELS)}"
-    if option.kind == "str_list":
-        return "a list of strings"
-    text = names[option.kind]  # type: ignore[index]
-    if option.low is not None and option.high is not None:
-        text += f" from {option.low:g} to {option.high:g}"
+def _describe(option: Field, kind: Any) -> str:
+    """What a value must be, as errors say it: "an integer from 1 to 1000"."""
+    limits = option.metadata
+    if kind == list[str]:
+        choices = limits.get("choices")
+        return f"a list of {option.name} from {', '.join(choices)}" if choices else "a list of strings"
+    text = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[kind]
+    if limits.get("low") is not None and limits.get("high") is not None:
+        text += f" from {limits['low']:g} to {limits['high']:g}"
     return text
 
 
-def _check(option: Option, value: Any) -> Any:
-    """The value converted to the option's type, or raises ValueError with what was expected."""
-    kind = option.kind
-    if kind in ("models", "str_list"):
+def _check(option: Field, kind: Any, value: Any) -> Any:
+    """The value as the option's type, or raises ValueError when it is not what _describe says."""
+    limits = option.metadata
+    if kind == list[str]:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ValueError
-        if kind == "models" and (not value or any(v not in MODELS for v in value)):
-            raise ValueError
-        return list(value)
-    if kind is bool:
-        if not isinstance(value, bool):
+        choices = limits.get("choices")
+        if choices and (not value or any(v not in choices for v in value)):
             raise ValueError
         return value
-    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-        raise ValueError
-    if kind is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError
+    if kind is float and type(value) is int:
         value = float(value)
-    if kind is str:
-        if not isinstance(value, str) or (option.pattern and not re.fullmatch(option.pattern, value)):
-            raise ValueError
-        return value
-    if (option.low is not None and value < option.low) or (option.high is not None and value > option.high):
+    # Exact types: to isinstance a bool is an int, to TOML it is not a number.
+    if type(value) is not kind:
+        raise ValueError
+    if kind is str and limits.get("pattern") and not re.fullmatch(limits["pattern"], value):
+        raise ValueError
+    # nan and inf are valid TOML, and nan would pass the range check (every comparison with it is false).
+    if kind is float and not math.isfinite(value):
+        raise ValueError
+    low, high = limits.get("low"), limits.get("high")
+    if (low is not None and value < low) or (high is not None and value > high):
         raise ValueError
     return value
+
+
+def _build(cls: type, given: dict[str, Any], where: str, line: Callable[[str], int | None], path: Path | None) -> Any:
+    """cls from the given options, each checked; the others take their declared default."""
+    kinds = get_type_hints(cls)
+    values = {}
+    for option in fields(cls):
+        key = option.name
+        if key not in given:
+            if option.default is MISSING and option.default_factory is MISSING:
+                raise ConfigError(path, "missing (every entry needs it)", f"{where} {key}", line(key))
+            continue
+        try:
+            values[key] = _check(option, kinds[key], given[key])
+        except ValueError:
+            raise ConfigError(
+                path, f"expected {_describe(option, kinds[key])}, got {given[key]!r}", f"{where} {key}", line(key)
+            ) from None
+    return cls(**values)
+
+
+def _unknown_key(given: dict[str, Any], cls: type) -> str | None:
+    """The first given key that cls does not declare."""
+    known = {option.name for option in fields(cls)}
+    return next((key for key in given if key not in known), None)
 
 
 def parse(text: str, path: Path | None = None) -> Config:
@@ -323,48 +283,34 @@ def parse(text: str, path: Path | None = None) -> Config:
     except tomllib.TOMLDecodeError as exc:
         line = re.search(r"line (\d+)", str(exc))
         raise ConfigError(path, f"not valid TOML ({exc})", line=int(line.group(1)) if line else None) from None
-    sections: dict[str, dict[str, Any]] = {}
-    lists = {name: _parse_list(data.pop(name, []), name, options, text, path) for name, options in LIST_SCHEMA.items()}
+    tables = {name: _parse_table(data.pop(name, []), name, cls, text, path) for name, cls in TABLES.items()}
     for section, keys in data.items():
-        if section not in SCHEMA:
-            known = ", ".join([*(f"[{s}]" for s in SCHEMA), *(f"[[{s}]]" for s in LIST_SCHEMA)])
+        if section not in SECTIONS:
+            known = ", ".join([*(f"[{s}]" for s in SECTIONS), *(f"[[{s}]]" for s in TABLES)])
             raise ConfigError(path, f"unknown section (known: {known})", f"[{section}]", _line_of(text, section, None))
         if not isinstance(keys, dict):
             raise ConfigError(path, "must be a table", section, _line_of(text, "", section))
-        for key in keys:
-            if key not in SCHEMA[section]:
-                raise ConfigError(path, "unknown option", f"[{section}] {key}", _line_of(text, section, key))
-    for section, options in SCHEMA.items():
-        given = data.get(section, {})
-        values = {}
-        for key, option in options.items():
-            if key not in given:
-                values[key] = option.default
-                continue
-            try:
-                values[key] = _check(option, given[key])
-            except ValueError:
-                raise ConfigError(
-                    path,
-                    f"expected {_describe(option)}, got {given[key]!r}",
-                    f"[{section}] {key}",
-                    _line_of(text, section, key),
-                ) from None
-        sections[section] = values
+        unknown = _unknown_key(keys, SECTIONS[section])
+        if unknown is not None:
+            raise ConfigError(path, "unknown option", f"[{section}] {unknown}", _line_of(text, section, unknown))
+    sections = {
+        section: _build(cls, data.get(section, {}), f"[{section}]", partial(_line_of, text, section), path)
+        for section, cls in SECTIONS.items()
+    }
     return Config(
-        rig=RigConfig(**sections["rig"]),
-        sim=SimConfig(**sections["sim"]),
-        offload=OffloadConfig(**sections["offload"]),
-        pi=PiConfig(**sections["pi"]),
-        remote=RemoteConfig(**sections["remote"]),
-        pis=[PiHost(**item) for item in lists["pis"]],
-        keys=sections["keys"],
+        rig=sections["rig"],
+        sim=sections["sim"],
+        offload=sections["offload"],
+        pi=sections["pi"],
+        remote=sections["remote"],
+        pis=tables["pis"],
+        keys=asdict(sections["keys"]),
         path=path,
         text=text,
     )
 
 
-def _parse_list(items: Any, name: str, options: dict[str, Option], text: str, path: Path | None) -> list[dict]:
+def _parse_table(items: Any, name: str, cls: type, text: str, path: Path | None) -> list[Any]:
     """Check every [[name]] table; errors say which one (#1, #2, ...) and where it starts."""
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
         raise ConfigError(path, "must be tables written [[" + name + "]]", name, _line_of(text, "", name))
@@ -373,24 +319,11 @@ def _parse_list(items: Any, name: str, options: dict[str, Option], text: str, pa
     for number, item in enumerate(items, 1):
         where = f"[[{name}]] #{number}"
         line = headers[number - 1] if number <= len(headers) else None
-        for key in item:
-            if key not in options:
-                raise ConfigError(path, "unknown option", f"{where} {key}", line)
-        values = {}
-        for key, option in options.items():
-            if key not in item:
-                if key in REQUIRED.get(name, ()):
-                    raise ConfigError(path, "missing (every entry needs it)", f"{where} {key}", line)
-                values[key] = option.default
-                continue
-            try:
-                values[key] = _check(option, item[key])
-            except ValueError:
-                raise ConfigError(
-                    path, f"expected {_describe(option)}, got {item[key]!r}", f"{where} {key}", line
-                ) from None
-        parsed.append(values)
-    names = [p["name"] for p in parsed]
+        unknown = _unknown_key(item, cls)
+        if unknown is not None:
+            raise ConfigError(path, "unknown option", f"{where} {unknown}", line)
+        parsed.append(_build(cls, item, where, lambda _key, line=line: line, path))
+    names = [p.name for p in parsed]
     duplicate = next((n for n in names if names.count(n) > 1), None)
     if duplicate:
         raise ConfigError(

@@ -19,6 +19,7 @@ from rigtui.pi.backends import SCRIPTS, SyntheticBackend
 from rigtui.pi.export import ExportSettings
 from rigtui.pi.server import LINE_LIMIT, LineServer
 from rigtui.pi.service import PiService, PiSettings
+from rigtui.pi.status import PiStatus
 
 
 @pytest.fixture
@@ -60,8 +61,8 @@ async def test_save_names_the_files_it_wrote(pi: LineServer, tmp_path: Path) -> 
 
 
 async def test_status_health_and_unknown(pi: LineServer) -> None:
-    status = json.loads(await ask(pi, "status\n"))
-    assert {
+    wire = json.loads(await ask(pi, "status\n"))
+    assert list(wire) == [
         "night",
         "level",
         "dark_threshold",
@@ -70,12 +71,27 @@ async def test_status_health_and_unknown(pi: LineServer) -> None:
         "fps",
         "exposure_us",
         "gain",
+        "frame_id",
         "last_save",
         "disk_free_mb",
         "uptime_s",
         "backend",
-    } <= set(status)
-    assert status["backend"] == "synthetic" and status["ring"]["frames"] > 0 and status["fps"] > 10
+        "export_dir",
+        "changes",
+        "dropped",
+        "error",
+        "rss_mb",
+        "swap_pct",
+    ], "the keys `echo status | nc` shows"
+    assert list(wire["ring"]) == ["frames", "capacity", "seconds"]
+    status = PiStatus.from_json(wire)
+    assert status.backend == "synthetic" and status.ring.frames > 0 and status.fps > 10
+    assert status.rss_mb is not None and status.rss_mb > 0, "the line server's own figures"
+    assert status.export_dir == str(pi.service.settings.export.folder.resolve())
+    await ask(pi, "save jpg\n")
+    last = PiStatus.from_json(json.loads(await ask(pi, "status\n"))).last_save
+    assert last is not None and last.reason == "save" and last.paths[0].endswith(".jpg")
+    assert list(json.loads(await ask(pi, "status\n"))["last_save"]) == ["paths", "time", "reason"]
     assert re.fullmatch(r"RSS=\d+MiB SWAP=\d+%\n", await ask(pi, "health\n"))
     assert await ask(pi, "launch missiles\n") == "UNKNOWN_COMMAND\n"
     assert await ask(pi, "\n") == "UNKNOWN_COMMAND\n"
@@ -84,8 +100,8 @@ async def test_status_health_and_unknown(pi: LineServer) -> None:
 async def test_subscribe_streams_status_lines_until_the_client_leaves(pi: LineServer) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", pi.port)
     writer.write(b"subscribe\n")
-    lines = [json.loads(await asyncio.wait_for(reader.readline(), 3)) for _ in range(2)]
-    assert lines[1]["uptime_s"] > lines[0]["uptime_s"]
+    lines = [PiStatus.from_json(json.loads(await asyncio.wait_for(reader.readline(), 3))) for _ in range(2)]
+    assert lines[1].uptime_s > lines[0].uptime_s
     writer.close()
     await asyncio.sleep(1.5)
     assert (await ask(pi, "health\n")).startswith("RSS="), "still serving"

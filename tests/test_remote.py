@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -86,14 +88,28 @@ class Forwarding(asyncssh.SSHServer):
         return dest_host == "127.0.0.1"  # the Pi's own loopback, as OpenSSH's direct-tcpip allows
 
 
+async def run_command(process: asyncssh.SSHServerProcess[str]) -> None:
+    """An exec request run by the shell, as OpenSSH does (the pull asks for `sha256sum`)."""
+    shell = await asyncio.create_subprocess_shell(
+        str(process.command), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await shell.communicate()
+    process.stdout.write(out.decode())
+    process.stderr.write(err.decode())
+    process.exit(shell.returncode or 0)
+
+
 @pytest.fixture
 async def sshd(keys: dict[str, Path]) -> AsyncIterator[int]:
+    """The Pi's sshd: forwarding to its loopback, SFTP on its real file system, commands."""
     server = await asyncssh.create_server(
         Forwarding,
         "127.0.0.1",
         0,
         server_host_keys=[str(keys["host"])],
         authorized_client_keys=str(keys["authorized"]),
+        sftp_factory=True,
+        process_factory=run_command,
     )
     port = server.sockets[0].getsockname()[1]
     keys["known"].write_text(f"[127.0.0.1]:{port} {keys['known_public'].read_text()}")
@@ -117,7 +133,7 @@ async def test_status_and_save_through_an_ssh_channel(pi: PiService_, sshd: int,
     pi_link = link(keys, sshd, pi.port)
     try:
         status = await pi_link.fetch_status()
-        assert status["backend"] == "synthetic" and status["ring"]["frames"] > 0
+        assert status.backend == "synthetic" and status.ring.frames > 0
         reply = await pi_link.command("save jpg")
         assert reply.startswith("SAVED ") and Path(reply.split()[1]).exists()
         jpeg = await pi_link.frame(32)
@@ -133,7 +149,7 @@ async def test_an_unknown_host_key_is_refused_unless_opted_in(pi: PiService_, ss
         await refused.fetch_status()
     trusting = link(keys, sshd, pi.port, accept_new_host_key=True)
     try:
-        assert (await trusting.fetch_status())["backend"] == "synthetic"
+        assert (await trusting.fetch_status()).backend == "synthetic"
     finally:
         await trusting.close()
     assert f"[127.0.0.1]:{sshd} ssh-ed25519" in known_hosts_file().read_text(), "remembered for next time"
@@ -170,6 +186,61 @@ async def test_the_stream_goes_stale_offline_and_resumes_after_a_service_restart
     finally:
         watcher.cancel()
         await asyncio.gather(watcher, return_exceptions=True)
+        await pi_link.close()
+
+
+def sparse(path: Path, size: int) -> None:
+    """A file of `size` zero bytes that takes no disk space."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as out:
+        out.truncate(size)
+
+
+def sha256_of_zeros(size: int) -> str:
+    digest, block = hashlib.sha256(), bytes(1 << 20)
+    for _ in range(size // len(block)):
+        digest.update(block)
+    return digest.hexdigest()
+
+
+async def test_pull_resumes_checks_and_skips_without_stalling_the_event_loop(
+    pi: PiService_, sshd: int, keys: dict[str, Path], tmp_path: Path
+) -> None:
+    captures = pi.service.settings.export.folder
+    captures.mkdir(parents=True, exist_ok=True)
+    shot = os.urandom(3 << 20)
+    (captures / "shot.jpg").write_bytes(shot)
+    big = 512 << 20  # hashing it takes a few tenths of a second: a frozen TUI if done on the event loop
+    sparse(captures / "night" / "big.npy", big)
+    dest = tmp_path / "pulled"
+    sparse(dest / "night" / "big.npy", big)  # pulled before and verified
+    (dest / "night" / "big.npy.sha256").write_text(await asyncio.to_thread(sha256_of_zeros, big) + "\n")
+    (dest / "shot.jpg.part").write_bytes(bytes(1 << 20))  # an interrupted pull, whose bytes went bad since
+
+    gaps: list[float] = []
+
+    async def heartbeat() -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(0.01)
+            gaps.append(time.monotonic() - last)
+            last = time.monotonic()
+
+    pi_link = link(keys, sshd, pi.port)
+    beat = asyncio.create_task(heartbeat())
+    try:
+        report = await pi_link.pull(dest)
+        beat.cancel()
+        assert report.failed == ["shot.jpg: checksum differs after copy; removed"], "resumed, then checked"
+        assert report.skipped == 1 and report.pulled == 0 and not (dest / "shot.jpg").exists()
+        assert max(gaps) < 0.25, f"the event loop stalled for {max(gaps):.2f} s"
+        again = await pi_link.pull(dest)
+        assert (again.pulled, again.skipped, again.failed) == (1, 1, [])
+        assert (dest / "shot.jpg").read_bytes() == shot
+        assert (dest / "shot.jpg.sha256").read_text() == hashlib.sha256(shot).hexdigest() + "\n"
+        assert not (dest / "shot.jpg.part").exists()
+    finally:
+        beat.cancel()
         await pi_link.close()
 
 

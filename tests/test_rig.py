@@ -10,12 +10,17 @@ import httpx
 import pytest
 from conftest import url
 
-from rigtui.gopro.client import CameraBusy, CameraClient, MalformedReply
+from rigtui.gopro.client import CameraBusy, CameraClient, ClientPolicy, MalformedReply
 from rigtui.gopro.discovery import Endpoint
 from rigtui.gopro.protocol import SETTINGS
 from rigtui.gopro.rig import Rig, RigSettings
 from rigtui.gopro.settings import option_name
 from rigtui.gopro.spec_tables import OptionSpec
+from rigtui.ops.clock import clock_offset, sync_time
+from rigtui.ops.power import power_off
+from rigtui.ops.presets import load_preset
+from rigtui.ops.settings import copy_settings
+from rigtui.ops.shutter import RecordOptions, record, stop
 from rigtui.sim.camera import SimCamera
 from rigtui.sim.rig import SimRig
 
@@ -57,14 +62,14 @@ async def test_bring_up_identifies_every_model_and_enables_wired_control(rig: Si
 
 @pytest.mark.rig(cameras=5)
 async def test_record_and_stop_every_camera_confirmed_by_status_10(rig: SimRig, rig_of: Rig) -> None:
-    report = await rig_of.record()
+    report = await record(rig_of)
     assert report.ok and len(report.outcomes) == 5 and report.dispatch_spread_ms is not None
     assert all(server.camera.encoding for server in rig.servers)
     assert all(o.response_ms is not None for o in report.outcomes)
     await asyncio.sleep(1.1)
     snaps = await rig_of.poll_once()
     assert all(s.recording and s.recording_seconds >= 1 for s in snaps)
-    report = await rig_of.stop()
+    report = await stop(rig_of)
     assert report.ok and not any(server.camera.recording_since for server in rig.servers)
 
 
@@ -72,7 +77,7 @@ async def test_record_and_stop_every_camera_confirmed_by_status_10(rig: SimRig, 
 async def test_shutter_500_is_named_and_the_others_record(rig: SimRig, rig_of: Rig) -> None:
     bad = rig.servers[2]
     await set_fault(bad, "set=shutter-500")
-    report = await rig_of.record()
+    report = await record(rig_of)
     outcomes = by_key(report)
     assert not report.ok
     assert not outcomes[bad.camera.serial].ok and "HTTP 500" in outcomes[bad.camera.serial].detail
@@ -83,7 +88,7 @@ async def test_shutter_500_is_named_and_the_others_record(rig: SimRig, rig_of: R
 async def test_link_reset_at_record_start_is_confirmed_recording(rig: SimRig, rig_of: Rig) -> None:
     flaky = rig.servers[1]
     await set_fault(flaky, "set=reset-on-record&value=1")
-    report = await rig_of.record()
+    report = await record(rig_of)
     outcome = by_key(report)[flaky.camera.serial]
     assert report.ok, report.outcomes
     assert "confirmed by status 10" in outcome.detail
@@ -91,11 +96,11 @@ async def test_link_reset_at_record_start_is_confirmed_recording(rig: SimRig, ri
 
 @pytest.mark.rig(cameras=4)
 async def test_camera_down_mid_record_fails_stop_alone_and_comes_back(rig: SimRig, rig_of: Rig) -> None:
-    assert (await rig_of.record()).ok
+    assert (await record(rig_of)).ok
     down = rig.servers[3]
     down.link_down(2.0)
     started = time.monotonic()
-    report = await rig_of.stop()
+    report = await stop(rig_of)
     assert time.monotonic() - started < 8, "a dead camera must not stall the rig"
     outcomes = by_key(report)
     assert not outcomes[down.camera.serial].ok
@@ -126,7 +131,7 @@ async def test_slow_and_malformed_cameras_are_named_and_nothing_hangs(rig: SimRi
 
 async def test_client_raises_typed_errors(rig: SimRig) -> None:
     server = rig.servers[0]
-    client = CameraClient(server.host, server.port, timeout=1)
+    client = CameraClient(server.host, server.port, ClientPolicy(request_timeout_s=1))
     try:
         await set_fault(server, "set=media-busy")
         await client.request("/gopro/camera/shutter/start")
@@ -145,15 +150,15 @@ async def test_preflight_refuses_a_camera_that_would_ruin_the_take(rig: SimRig, 
     async with httpx.AsyncClient(trust_env=False) as http:
         await http.get(url(weak, "/_sim/set?battery=5&usb_power=0"))
         await http.get(url(rig.servers[2], "/_sim/set?hot=1"))
-    report = await rig_of.record()
+    report = await record(rig_of)
     assert report.problems == [f"{weak.camera.serial}: battery 5%", f"{rig.servers[2].camera.serial}: overheating"]
     assert not any(s.camera.encoding for s in rig.servers)
-    assert (await rig_of.record(force=True)).ok
+    assert (await record(rig_of, options=RecordOptions(force=True))).ok
 
 
 @pytest.mark.rig(cameras=5)
 async def test_sync_time_sets_every_clock_within_a_second(rig: SimRig, rig_of: Rig) -> None:
-    report = await rig_of.sync_time()
+    report = await sync_time(rig_of)
     assert report.ok, report.outcomes
     assert all("clock offset +0 s" in o.detail or "clock offset -1 s" in o.detail for o in report.outcomes)
     local = time.time() + time.localtime().tm_gmtoff
@@ -190,7 +195,7 @@ async def test_copy_settings_between_mixed_models_reports_what_the_cameras_hold(
         for setting, option in ((2, 9), (134, 3), (3, 13), (121, 4), (135, 0)):
             reply = await http.get(url(prime, f"/gopro/camera/setting?setting={setting}&option={option}"))
             assert reply.is_success, reply.text
-    report = await rig_of.copy_settings(prime.camera.serial)
+    report = await copy_settings(rig_of, prime.camera.serial)
     differences = report.extra["differences"]
     assert isinstance(differences, dict)
     for server in rig.servers:
@@ -208,21 +213,21 @@ async def test_copy_settings_between_mixed_models_reports_what_the_cameras_hold(
 
 @pytest.mark.rig(cameras=4)
 async def test_presets_by_title_group_and_id(rig: SimRig, rig_of: Rig) -> None:
-    assert (await rig_of.load_preset("cinematic")).ok
+    assert (await load_preset(rig_of, "cinematic")).ok
     assert [s.camera.preset.title_id for s in rig.servers] == [2, 2, 2, 2]
     assert {s.camera.preset.id for s in rig.servers} == {2, 3}, "HERO13 numbers its presets differently"
-    assert (await rig_of.load_preset("photo")).ok
+    assert (await load_preset(rig_of, "photo")).ok
     assert all(s.camera.preset.group == 1001 for s in rig.servers)
-    assert (await rig_of.load_preset("131072")).ok
+    assert (await load_preset(rig_of, "131072")).ok
     assert all(s.camera.preset.id == 131072 for s in rig.servers)
-    report = await rig_of.load_preset("no-such-preset")
+    report = await load_preset(rig_of, "no-such-preset")
     assert not report.ok and "no preset named" in report.outcomes[0].detail
 
 
 @pytest.mark.rig(cameras=3)
 async def test_power_off_puts_selected_cameras_to_sleep(rig: SimRig, rig_of: Rig) -> None:
     target = rig.servers[1].camera.serial
-    report = await rig_of.power_off([target[-6:]])
+    report = await power_off(rig_of, [target[-6:]])
     assert report.ok and [o.key for o in report.outcomes] == [target]
     await asyncio.sleep(0.2)
     assert [s.listening for s in rig.servers] == [True, False, True]
@@ -231,7 +236,7 @@ async def test_power_off_puts_selected_cameras_to_sleep(rig: SimRig, rig_of: Rig
 async def test_camera_clock_readback_reports_offsets(rig: SimRig, rig_of: Rig) -> None:
     camera = rig.servers[1].camera
     camera.clock_offset = time.localtime().tm_gmtoff + 30  # a camera 30 s fast
-    outcome = (await rig_of.each(rig_of.cameras([camera.serial]), rig_of._clock_offset))[0]
+    outcome = (await rig_of.each(rig_of.cameras([camera.serial]), clock_offset))[0]
     assert outcome.detail in ("clock offset +30 s", "clock offset +29 s", "clock offset +31 s")
 
 

@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Input, RichLog, Static
 from rigtui.config import parse
 from rigtui.gopro.discovery import Endpoint
 from rigtui.gopro.ledger import Ledger
+from rigtui.ops.rig import rig_options
 from rigtui.sim.rig import SimRig
 from rigtui.tui import make_app
 from rigtui.tui.app import RigApp
@@ -34,7 +35,8 @@ def app_for(rig: SimRig, tmp_path: Path, extra_config: str = "") -> RigApp:
     endpoints = [Endpoint(s.host, s.port, s.camera.serial) for s in rig.servers]
     state = UserState(path=tmp_path / "state.toml")
     ledger = Ledger(tmp_path / "ledger.jsonl")
-    return make_app(config, endpoints=endpoints, discover=False, state=state, log_dir=tmp_path / "logs", ledger=ledger)
+    options = rig_options(config, endpoints=endpoints)
+    return make_app(config, options, state=state, log_dir=tmp_path / "logs", ledger=ledger)
 
 
 async def until(pilot: Pilot, condition: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -198,9 +200,9 @@ async def test_download_screen_offloads_and_the_job_outlives_the_screen(rig: Sim
         await pilot.press("escape")
         assert not isinstance(app.screen, DownloadScreen) and app.offload_running, "leaving never stops it"
         await until(pilot, lambda: not app.offload_running, 60)
-        job = app.offload_job
+        job = app.offload_run
         assert job is not None and job.plan is not None
-        assert all(t.state == "verified" for t in job.plan.tasks) and len(job.sealed) == 1
+        assert all(t.state == "verified" for t in job.plan.tasks) and len(job.job.sealed) == 1
         await pilot.press("d")
         await until(pilot, lambda: "finished" in str(app.screen.query_one("#rate", Static).render()))
         assert "3/3" in str(app.screen.query_one("#download-cameras", DataTable).get_row_at(0))
@@ -209,6 +211,7 @@ async def test_download_screen_offloads_and_the_job_outlives_the_screen(rig: Sim
         await pilot.press("f")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         assert "every file is verified as offloaded" in app.screen.details  # type: ignore[attr-defined]
+        assert f"will erase  {rig.servers[0].camera.serial}: " in app.screen.details  # type: ignore[attr-defined]
         await pilot.press("y")
         await until(pilot, lambda: "format: 3 of 3 cameras ok" in log_text(app))
 
@@ -224,11 +227,11 @@ async def test_format_of_unverified_footage_needs_the_typed_camera_count(rig: Si
     assert "2 file(s) on 2 camera(s) are NOT verified as offloaded" in question
     assert all(f"{s.camera.serial}: 1 file, 0.00 GB" in question for s in rig.servers), "says what it erases"
     await pilot.press("escape")
-    await until(pilot, lambda: "format: refused" in log_text(app))
+    await until(pilot, lambda: "format: not confirmed; nothing erased" in log_text(app))
     await pilot.press("f")
     await until(pilot, lambda: isinstance(app.screen, PromptScreen))
     await pilot.press("3", "enter")
-    await until(pilot, lambda: log_text(app).count("format: refused, 2 unverified file(s); nothing erased") == 2)
+    await until(pilot, lambda: log_text(app).count("format: not confirmed; nothing erased") == 2)
     assert all(s.camera.media.items for s in rig.servers)
     await pilot.press("f")
     await until(pilot, lambda: isinstance(app.screen, PromptScreen))
@@ -238,17 +241,16 @@ async def test_format_of_unverified_footage_needs_the_typed_camera_count(rig: Si
 
 
 async def test_pi_pane_shows_day_and_night_saves_and_previews(tmp_path: Path) -> None:
-    from rigtui.cli import start_demo_pi, stop_demo_pi
     from rigtui.remote.pilink import PiEndpoint
+    from rigtui.sim.demo import demo_world
     from rigtui.tui.pi_pane import PiPane, PreviewScreen
 
-    service, server = await start_demo_pi()
-    try:
-        pi = PiEndpoint("pi-sim", "127.0.0.1", service_port=server.port, direct=True)
+    async with demo_world(1) as world:
+        pi = PiEndpoint("pi-sim", world.pi_host, service_port=world.pi_port, direct=True)
+        config = parse(FAST)
         app = make_app(
-            parse(FAST),
-            endpoints=[],
-            discover=False,
+            config,
+            rig_options(config, discover=False),
             state=UserState(path=tmp_path / "s.toml"),
             log_dir=tmp_path,
             ledger=Ledger(tmp_path / "l.jsonl"),
@@ -272,15 +274,20 @@ async def test_pi_pane_shows_day_and_night_saves_and_previews(tmp_path: Path) ->
             await pilot.press("escape")
             await until(pilot, lambda: cell("mode") == "NIGHT", 30)
             assert cell("exposure") == "2000ms" and cell("trend")
-    finally:
-        await stop_demo_pi(service, server)
 
 
 def test_pi_rows_have_a_cell_for_every_column_in_every_state() -> None:
+    from rigtui.pi.status import PiStatus
     from rigtui.remote.pilink import PiSnapshot
     from rigtui.tui.pi_pane import COLUMNS, pi_cells
 
-    status = {"level": 0.1, "dark_threshold": 35.0, "bright_threshold": 55.0, "night": True, "ring": {}}
+    status = PiStatus.from_json(
+        {
+            **{"night": True, "level": 0.1, "dark_threshold": 35.0, "bright_threshold": 55.0, "fps": 0},
+            **{"uptime_s": 1, "ring": {"frames": 0, "capacity": 300, "seconds": 0}, "backend": "synthetic"},
+            **{"changes": [], "dropped": 0},
+        }
+    )
     for snap in (
         PiSnapshot("a", "offline", None, [], "no route"),
         PiSnapshot("a", "online", status, [1.0], None),

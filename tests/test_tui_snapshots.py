@@ -13,6 +13,7 @@ from textual.widgets import RichLog
 
 from rigtui.config import parse
 from rigtui.gopro.snapshot import CameraSnapshot
+from rigtui.ops.rig import rig_options
 from rigtui.tui import make_app
 from rigtui.tui.app import RigApp, SnapshotsUpdated
 from rigtui.userstate import UserState
@@ -36,8 +37,8 @@ def snapshot(serial: str, model: str, **fields: object) -> CameraSnapshot:
 RIG = [
     snapshot("C3441144272509", "HERO10"),
     snapshot("C3461611178002", "HERO11", recording=True, recording_seconds=754),
-    snapshot("C3501909925047", "HERO12", battery_percent=12, charging=False, hot=True),
-    snapshot("C3531861425548", "HERO13", minutes_left=4, sd_remaining_kb=2_900_000, busy=True),
+    snapshot("C3501909925047", "HERO12", battery_percent=12, charging=False, battery_low=True, hot=True),
+    snapshot("C3531861425548", "HERO13", minutes_left=4, sd_low=True, sd_remaining_kb=2_900_000, busy=True),
     snapshot("C3531126614242", "HERO13", online=False, battery_percent=None, last_error="127.0.1.5:8080 unreachable"),
     snapshot("C3501273878287", "HERO12", cold=True, last_error="camera answered HTTP 500 to shutter start"),
 ]
@@ -45,14 +46,15 @@ RIG = [
 
 def app(tmp_path: Path) -> RigApp:
     state = UserState(prime="C3501909925047", nicknames={"C3441144272509": "left-wide"}, path=tmp_path / "s.toml")
-    return make_app(parse(""), endpoints=[], discover=False, state=state, log_dir=tmp_path)
+    config = parse("")
+    return make_app(config, rig_options(config, discover=False), state=state, log_dir=tmp_path)
 
 
 async def show_fixed_rig(pilot: Pilot) -> None:
     rig_app: RigApp = pilot.app  # type: ignore[assignment]
     rig_app.workers.cancel_group(rig_app, "poller")
     await pilot.pause()
-    rig_app.rig.last_dispatch_spread_ms = 0.61
+    rig_app.last_spread_ms = 0.61
     log = rig_app.query_one("#log", RichLog)
     log.clear()
     log.write("record: 5 of 6 cameras ok; dispatch spread 0.61 ms")

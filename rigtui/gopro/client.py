@@ -1,55 +1,68 @@
-"""One camera's Open GoPro HTTP client: a pooled keep-alive connection, typed replies, typed errors.
+"""One camera's Open GoPro client: every endpoint path rigtui uses, one connection policy, typed
+replies and typed errors.
 
-Nothing a camera sends can crash the caller: transport failures, bad status codes and replies that
-are not the JSON we expect all become CameraError subclasses with a one-line reason.
+Two connections per camera, both owned here: a warm socket (gopro/warm.py) for the hot paths
+(state, keep-alive, shutter, date and time) and a pooled httpx client for the rest (settings,
+presets, the media list) and for downloads. Every reply is capped in size; nothing a camera sends
+can crash the caller: transport failures, bad status codes and replies that are not the JSON we
+expect all become CameraError subclasses with a one-line reason.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from rigtui.gopro.protocol import DEFAULT_PORT, OGP_VERSION
+from rigtui.gopro.errors import (
+    CameraBusy,
+    CameraError,
+    CameraHTTPError,
+    CameraOffline,
+    CameraTimeout,
+    MalformedReply,
+    SettingRejected,
+)
+from rigtui.gopro.protocol import DEFAULT_PORT, OGP_VERSION, Status
+from rigtui.gopro.warm import WarmConnection, WarmReply
+
+__all__ = [
+    "CameraBusy",
+    "CameraClient",
+    "CameraError",
+    "CameraHTTPError",
+    "CameraOffline",
+    "CameraState",
+    "CameraTimeout",
+    "ClientPolicy",
+    "MalformedReply",
+    "Preset",
+    "SettingRejected",
+]
+
+MAX_REPLY_BYTES = 1024 * 1024
+MAX_MEDIA_LIST_BYTES = 32 * 1024 * 1024  # thousands of files on a big card
+MAX_DOWNLOADS = 8  # [offload] per_camera allows at most this many at once
+DOWNLOAD_BLOCK = 1 << 20
 
 
-class CameraError(Exception):
-    """A request to a camera failed; str() is a short reason for an operator."""
+@dataclass(frozen=True)
+class ClientPolicy:
+    """How long to wait for a camera, for commands and for downloads."""
 
-
-class CameraOffline(CameraError):
-    """The camera did not answer (refused, reset, unreachable)."""
-
-
-class CameraTimeout(CameraOffline):
-    """The camera accepted the request but did not answer in time."""
-
-
-class CameraBusy(CameraError):
-    """503: the camera refuses the request for now (e.g. the media list while recording)."""
-
-
-class MalformedReply(CameraError):
-    """The reply is not what the API says it should be."""
-
-
-class CameraHTTPError(CameraError):
-    def __init__(self, status: int, path: str, body: str) -> None:
-        self.status = status
-        detail = f": {body[:80]}" if body else ""
-        super().__init__(f"HTTP {status} on {path}{detail}")
-
-
-class SettingRejected(CameraError):
-    """403 on a setting: the option is not available; `supported` lists what the camera offers now."""
-
-    def __init__(self, setting_id: int, option: int, error: int | None, supported: dict[int, str]) -> None:
-        self.setting_id, self.option, self.error, self.supported = setting_id, option, error, supported
-        reasons = {1: "setting not available", 2: "no such setting", 3: "option not available now", 4: "no such option"}
-        super().__init__(f"setting {setting_id} option {option}: {reasons.get(error or 0, 'rejected')}")
+    request_timeout_s: float = 5.0
+    connect_timeout_s: float = 2.0
+    media_list_timeout_s: float = 30.0
+    erase_timeout_s: float = 60.0
+    download_read_timeout_s: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -65,6 +78,22 @@ class CameraState:
     def number(self, status_id: int) -> int | None:
         value = self.status.get(status_id)
         return value if isinstance(value, int) else None
+
+
+@dataclass(frozen=True)
+class Preset:
+    id: int
+    title_id: int | None
+    mode: int | None
+    custom_name: str
+
+
+@dataclass(frozen=True)
+class MediaStream:
+    """A download in flight: the camera's status code and its body, block by block."""
+
+    status: int
+    blocks: AsyncIterator[bytes]
 
 
 def parse_state(data: Any) -> CameraState:
@@ -84,9 +113,11 @@ def parse_state(data: Any) -> CameraState:
 
 
 def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
@@ -97,70 +128,97 @@ def query(path: str, params: list[tuple[str, object]] | None = None) -> str:
     return path + "?" + "&".join(f"{k}={quote(str(v), safe='/')}" for k, v in params)
 
 
-class CameraClient:
-    """HTTP client of one camera. `trust_env=False`: a system proxy must never see camera traffic."""
+def decode(path: str, status: int, body: bytes) -> Any:
+    """A camera's reply as JSON ({} for an empty body), or the typed error its status code means."""
+    text = body.decode("utf-8", errors="replace")
+    try:
+        data = json.loads(text) if text.strip() else {}
+    except (ValueError, RecursionError):
+        data = None
+    if status == 503:
+        message = data.get("message") if isinstance(data, dict) else None
+        raise CameraBusy(str(message or "camera is busy")[:120])
+    if status == 403 and isinstance(data, dict) and "setting_id" in data:
+        supported = {}
+        for item in data.get("supported_options") or []:
+            option = _int(item.get("id")) if isinstance(item, dict) else None
+            if option is not None:
+                supported[option] = str(item.get("display_name", ""))[:80]
+        raise SettingRejected(
+            _int(data.get("setting_id")) or 0, _int(data.get("option_id")) or 0, _int(data.get("error")), supported
+        )
+    if status >= 400 or status < 200:
+        raise CameraHTTPError(status, path, text.strip().replace("\n", " "))
+    if data is None:
+        raise MalformedReply(f"{path}: reply is not JSON")
+    return data
 
-    def __init__(
-        self, host: str, port: int = DEFAULT_PORT, *, timeout: float = 5.0, connect_timeout: float = 2.0
-    ) -> None:
+
+class CameraClient:
+    """Client of one camera. `trust_env=False`: a system proxy must never see camera traffic."""
+
+    def __init__(self, host: str, port: int = DEFAULT_PORT, policy: ClientPolicy | None = None) -> None:
         self.host, self.port = host, port
         self.address = f"{host}:{port}"
+        self.policy = policy or ClientPolicy()
+        self.warm = WarmConnection(host, port)
         self._http = httpx.AsyncClient(
             base_url=f"http://{host}:{port}",
             trust_env=False,
-            timeout=httpx.Timeout(timeout, connect=connect_timeout),
-            limits=httpx.Limits(max_connections=4, max_keepalive_connections=2, keepalive_expiry=30),
+            timeout=httpx.Timeout(self.policy.request_timeout_s, connect=self.policy.connect_timeout_s),
+            limits=httpx.Limits(max_connections=MAX_DOWNLOADS + 2, max_keepalive_connections=4, keepalive_expiry=30),
         )
 
     async def close(self) -> None:
+        await self.warm.close()
         await self._http.aclose()
 
+    # -- the two ways a request travels ---------------------------------------------------------
     async def request(
-        self, path: str, params: list[tuple[str, object]] | None = None, *, timeout: float | None = None
+        self,
+        path: str,
+        params: list[tuple[str, object]] | None = None,
+        *,
+        timeout: float | None = None,
+        max_body: int = MAX_REPLY_BYTES,
     ) -> Any:
-        """GET a JSON endpoint; returns the decoded body ({} for empty replies)."""
+        """GET a JSON endpoint over the pooled connection; returns the decoded body."""
         target = query(path, params)
-        extra = {} if timeout is None else {"timeout": timeout}
+        with self._transport_errors():
+            async with self._http.stream("GET", target, timeout=timeout or self.policy.request_timeout_s) as reply:
+                body = bytearray()
+                async for block in reply.aiter_bytes():
+                    body += block
+                    if len(body) > max_body:
+                        raise MalformedReply(f"{path}: reply longer than {max_body} bytes")
+                return decode(path, reply.status_code, bytes(body))
+
+    async def warm_request(self, path: str, params: list[tuple[str, object]] | None = None) -> Any:
+        """GET a JSON endpoint over the warm socket (the hot paths)."""
+        reply = await self.warm.request(query(path, params), self.policy.request_timeout_s)
+        return decode(path, reply.status, reply.body)
+
+    @contextlib.contextmanager
+    def _transport_errors(self) -> Any:
         try:
-            reply = await self._http.get(target, **extra)
+            yield
         except httpx.TimeoutException as exc:
             raise CameraTimeout(f"no answer from {self.address} in time ({type(exc).__name__})") from None
         except (httpx.TransportError, OSError) as exc:
             raise CameraOffline(f"{self.address} unreachable ({type(exc).__name__})") from None
-        return self._decode(path, reply)
 
-    def _decode(self, path: str, reply: httpx.Response) -> Any:
-        text = reply.text
-        try:
-            body = json.loads(text) if text.strip() else {}
-        except ValueError:
-            body = None
-        if reply.status_code == 503:
-            message = body.get("message") if isinstance(body, dict) else None
-            raise CameraBusy(str(message or "camera is busy"))
-        if reply.status_code == 403 and isinstance(body, dict) and "setting_id" in body:
-            supported = {}
-            for item in body.get("supported_options") or []:
-                if isinstance(item, dict) and _int(item.get("id")) is not None:
-                    supported[_int(item["id"])] = str(item.get("display_name", ""))
-            raise SettingRejected(
-                _int(body.get("setting_id")) or 0, _int(body.get("option_id")) or 0, _int(body.get("error")), supported
-            )  # type: ignore[arg-type]
-        if reply.status_code >= 400:
-            raise CameraHTTPError(reply.status_code, path, text.strip().replace("\n", " "))
-        if body is None:
-            raise MalformedReply(f"{path}: reply is not JSON")
-        return body
+    # -- bring-up -------------------------------------------------------------------------------
+    async def enable_wired_control(self) -> None:
+        await self.request("/gopro/camera/control/wired_usb", [("p", 1)])
 
-    # -- endpoints ------------------------------------------------------------------------------
+    async def set_client_info(self) -> None:
+        await self.request("/gopro/camera/analytics/set_client_info")
+
     async def version(self) -> str:
         body = await self.request("/gopro/version")
         if not isinstance(body, dict) or not isinstance(body.get("version"), str):
             raise MalformedReply("version reply has no version")
-        return body["version"]
-
-    async def state(self) -> CameraState:
-        return parse_state(await self.request("/gopro/camera/state"))
+        return body["version"][:40]
 
     async def info(self) -> dict[str, str] | None:
         """Hardware info (HERO12 and later); None where the model has no such endpoint."""
@@ -172,25 +230,78 @@ class CameraClient:
             raise
         if not isinstance(body, dict):
             raise MalformedReply("info reply is not an object")
-        return {k: str(v) for k, v in body.items() if isinstance(v, str | int)}
-
-    async def enable_wired_control(self) -> None:
-        await self.request("/gopro/camera/control/wired_usb", [("p", 1)])
-
-    async def set_client_info(self) -> None:
-        await self.request("/gopro/camera/analytics/set_client_info")
+        return {str(k)[:40]: str(v)[:80] for k, v in body.items() if isinstance(v, str | int)}
 
     async def turbo_transfer(self, on: bool) -> None:
         await self.request("/gopro/media/turbo_transfer", [("p", int(on))])
 
+    # -- hot paths (warm socket) ----------------------------------------------------------------
+    async def state(self) -> CameraState:
+        return parse_state(await self.warm_request("/gopro/camera/state"))
+
+    async def wait_idle(self, *, busy_only: bool = False, limit_s: float = 3.0) -> CameraState:
+        """Poll until the camera is not busy (and not encoding, unless busy_only); the last state."""
+        deadline = time.monotonic() + limit_s
+        while True:
+            state = await self.state()
+            idle = not state.flag(Status.BUSY) and (busy_only or not state.flag(Status.ENCODING))
+            if idle or time.monotonic() >= deadline:
+                return state
+            await asyncio.sleep(0.1)
+
+    async def keep_alive(self) -> None:
+        await self.warm_request("/gopro/camera/keep_alive")
+
+    async def get_date_time(self) -> datetime:
+        """The camera's clock (camera-local wall time, no zone)."""
+        body = await self.warm_request("/gopro/camera/get_date_time")
+        if not isinstance(body, dict):
+            raise MalformedReply("date/time reply is not an object")
+        date, time_of_day = str(body.get("date", ""))[:20], str(body.get("time", ""))[:20]
+        try:
+            return datetime.strptime(f"{date} {time_of_day}", "%Y_%m_%d %H_%M_%S")
+        except ValueError:
+            raise MalformedReply(f"date/time reply {date!r} {time_of_day!r} is not YYYY_MM_DD HH_MM_SS") from None
+
+    def shutter_target(self, start: bool) -> str:
+        """The request a release sends to start or stop recording."""
+        return f"/gopro/camera/shutter/{'start' if start else 'stop'}"
+
+    def set_date_time_target(self, local: datetime, *, with_zone: bool) -> str:
+        """The request a release sends to set the clock (HERO10 takes no time zone)."""
+        params: list[tuple[str, object]] = [("date", local.strftime("%Y_%m_%d")), ("time", local.strftime("%H_%M_%S"))]
+        if with_zone:
+            offset = local.utcoffset()
+            params += [("tzone", int(offset.total_seconds() // 60) if offset else 0), ("dst", int(bool(local.dst())))]
+        return query("/gopro/camera/set_date_time", params)
+
+    def decode_release(self, reply: WarmReply, target: str) -> Any:
+        """A released request's reply, decoded as any other."""
+        return decode(target.split("?")[0], reply.status, reply.body)
+
+    # -- settings and presets -------------------------------------------------------------------
     async def set_setting(self, setting_id: int, option: int) -> None:
         await self.request("/gopro/camera/setting", [("setting", setting_id), ("option", option)])
 
-    async def presets(self) -> dict[str, Any]:
+    async def presets(self) -> list[Preset]:
         body = await self.request("/gopro/camera/presets/get")
         if not isinstance(body, dict) or not isinstance(body.get("presetGroupArray"), list):
             raise MalformedReply("presets reply has no presetGroupArray")
-        return body
+        found = []
+        for group in body["presetGroupArray"]:
+            items = group.get("presetArray") if isinstance(group, dict) else None
+            for item in items if isinstance(items, list) else []:
+                preset_id = _int(item.get("id")) if isinstance(item, dict) else None
+                if preset_id is not None:
+                    found.append(
+                        Preset(
+                            preset_id,
+                            _int(item.get("titleId")),
+                            _int(item.get("mode")),
+                            str(item.get("customName") or "")[:80],
+                        )
+                    )
+        return found
 
     async def load_preset(self, preset_id: int) -> None:
         await self.request("/gopro/camera/presets/load", [("id", preset_id)])
@@ -198,20 +309,44 @@ class CameraClient:
     async def load_preset_group(self, group_id: int) -> None:
         await self.request("/gopro/camera/presets/set_group", [("id", group_id)])
 
-    async def get_date_time(self) -> dict[str, Any]:
-        body = await self.request("/gopro/camera/get_date_time")
-        if not isinstance(body, dict) or not {"date", "time"} <= set(body):
-            raise MalformedReply("date/time reply lacks date or time")
-        return body
-
+    # -- media ----------------------------------------------------------------------------------
     async def media_list(self) -> dict[str, Any]:
-        body = await self.request("/gopro/media/list", timeout=30)
+        body = await self.request(
+            "/gopro/media/list", timeout=self.policy.media_list_timeout_s, max_body=MAX_MEDIA_LIST_BYTES
+        )
         if not isinstance(body, dict) or not isinstance(body.get("media"), list):
             raise MalformedReply("media list reply has no media array")
         return body
 
+    @contextlib.asynccontextmanager
+    async def media_stream(self, path: str, offset: int = 0) -> AsyncIterator[MediaStream]:
+        """GET a file on the card (`DIR/NAME`) from byte `offset`; transport failures while the body
+        streams become CameraOffline / CameraTimeout too."""
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        timeout = httpx.Timeout(self.policy.request_timeout_s * 2, read=self.policy.download_read_timeout_s)
+        with self._transport_errors():
+            async with self._http.stream("GET", _media_url(path), headers=headers, timeout=timeout) as reply:
+                yield MediaStream(reply.status_code, reply.aiter_raw(DOWNLOAD_BLOCK))
+
+    async def media_length(self, path: str) -> int:
+        """The camera's own length of a file (HEAD)."""
+        with self._transport_errors():
+            reply = await self._http.head(_media_url(path))
+        length = reply.headers.get("content-length", "")
+        if reply.status_code != 200 or not length.isdigit():
+            raise CameraHTTPError(reply.status_code, f"HEAD {path}", "no length")
+        return int(length)
+
+    async def erase_all(self) -> None:
+        await self.request("/gp/gpControl/command/storage/delete/all", timeout=self.policy.erase_timeout_s)
+
+    # -- power ----------------------------------------------------------------------------------
     async def sleep(self) -> None:
         await self.request("/gp/gpControl/command/system/sleep")
+
+
+def _media_url(path: str) -> str:
+    return f"/videos/DCIM/{quote(path, safe='/')}"
 
 
 def check_version(version: str) -> None:

@@ -11,9 +11,12 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
-import httpx
 import xxhash
+
+from rigtui.gopro.client import CameraClient
+from rigtui.gopro.errors import CameraBusy, CameraError, CameraOffline
 
 CHUNK = 1 << 20
 
@@ -81,8 +84,8 @@ class _Partial:
 
 
 async def fetch(
-    http: httpx.AsyncClient,
-    url: str,
+    client: CameraClient,
+    path: str,
     dest: Path,
     expected: int | None,
     *,
@@ -90,8 +93,9 @@ async def fetch(
     retries: int = 5,
     backoff_s: float = 1.0,
 ) -> Fetched:
-    """Fetch `url` into `dest`, verified. `expected` is the listed size (None: ask with HEAD).
-    `progress` gets byte counts as they arrive (negative when a restart discards bytes)."""
+    """Fetch the camera's file `path` (DIR/NAME) into `dest`, verified. `expected` is the listed size
+    (None: ask with HEAD). `progress` gets byte counts as they arrive (negative when a restart
+    discards bytes). Dropped links, stalls, short bodies and busy cameras are retried with backoff."""
     if dest.exists():
         raise DestinationTaken(f"{dest} already exists and is not this file's verified copy; left untouched")
     part = dest.with_name(dest.name + ".part")
@@ -101,36 +105,39 @@ async def fetch(
     size_checked = False
     attempt = 0
     while True:
-        if expected is not None and state.offset > expected:
-            progress(-state.offset)
-            state.restart()
-            await asyncio.to_thread(part.write_bytes, b"")
         try:
-            await _stream(http, url, part, state, progress)
-        except (httpx.TransportError, DownloadError) as exc:
+            if expected is not None and state.offset > expected:
+                progress(-state.offset)
+                state.restart()
+                await asyncio.to_thread(part.write_bytes, b"")
+            await _stream(client, path, part, state, progress)
+            if expected is None or (state.offset != expected and not size_checked):
+                # The listing has no size, or disagrees with what came: ask the camera itself.
+                expected, size_checked = await client.media_length(path), True
+            if state.offset == expected:
+                break
+            raise _Retry(f"got {state.offset} of {expected} bytes")
+        except (_Retry, CameraOffline, CameraBusy) as exc:
             attempt += 1
-            if (isinstance(exc, DownloadError) and not isinstance(exc, _Retry)) or attempt > retries:
-                raise DownloadError(f"{url}: {exc or type(exc).__name__} (after {attempt} attempts)") from None
+            if attempt > retries:
+                raise DownloadError(f"{path}: {exc} (after {attempt} attempts)") from None
             await asyncio.to_thread(_trim, part, state.offset)
             await asyncio.sleep(min(backoff_s * 2 ** (attempt - 1), 30))
-            continue
-        if expected is None or (state.offset != expected and not size_checked):
-            # The listing has no size, or disagrees with what came: ask the camera itself.
-            expected, size_checked = await _head_length(http, url), True
-        if state.offset == expected:
-            break
-        attempt += 1
-        if attempt > retries:
-            raise DownloadError(f"{url}: got {state.offset} of {expected} bytes (after {attempt} attempts)")
-        await asyncio.sleep(min(backoff_s * 2 ** (attempt - 1), 30))
+        except CameraError as exc:
+            raise DownloadError(f"{path}: {exc}") from None
     await asyncio.to_thread(_finish, part, dest)
     digest = state.hasher.hexdigest()
     readback = (await asyncio.to_thread(hash_file, dest)).hexdigest()
     if readback != digest:
         bad = dest.with_name(dest.name + ".bad")
-        os.replace(dest, bad)
+        await asyncio.to_thread(os.replace, dest, bad)
         raise DownloadError(f"{dest}: read-back hash {readback} differs from the stream's {digest}; moved to {bad}")
     return Fetched(state.offset, digest)
+
+
+def _write_hashed(out: BinaryIO, hasher: xxhash.xxh64, block: bytes) -> None:
+    out.write(block)
+    hasher.update(block)
 
 
 def _trim(part: Path, length: int) -> None:
@@ -139,38 +146,25 @@ def _trim(part: Path, length: int) -> None:
         os.truncate(part, length)
 
 
-async def _head_length(http: httpx.AsyncClient, url: str) -> int:
-    try:
-        reply = await http.head(url)
-    except httpx.TransportError as exc:
-        raise _Retry(f"HEAD failed ({type(exc).__name__})") from None
-    length = reply.headers.get("content-length", "")
-    if reply.status_code != 200 or not length.isdigit():
-        raise DownloadError(f"HEAD answered {reply.status_code} without a length")
-    return int(length)
-
-
 async def _stream(
-    http: httpx.AsyncClient, url: str, part: Path, state: _Partial, progress: Callable[[int], None]
+    client: CameraClient, path: str, part: Path, state: _Partial, progress: Callable[[int], None]
 ) -> None:
     """One GET from the partial file's end; `state` advances with every block written, so a failure
     half-way keeps what arrived (restarts from zero when the camera ignores Range)."""
-    headers = {"Range": f"bytes={state.offset}-"} if state.offset else {}
-    async with http.stream("GET", url, headers=headers) as reply:
-        if reply.status_code == 416:
+    async with client.media_stream(path, state.offset) as reply:
+        if reply.status == 416:
             return  # nothing more to send: the length check decides
-        if reply.status_code == 404:
+        if reply.status == 404:
             raise DownloadError("the camera no longer has this file (404)")
-        if reply.status_code not in (200, 206):
-            raise _Retry(f"HTTP {reply.status_code}")
-        if state.offset and reply.status_code == 200:
+        if reply.status not in (200, 206):
+            raise _Retry(f"HTTP {reply.status}")
+        if state.offset and reply.status == 200:
             progress(-state.offset)  # Range ignored: the whole file comes again
             state.restart()
         out = await asyncio.to_thread(open, part, "ab" if state.offset else "wb")
         try:
-            async for block in reply.aiter_raw(CHUNK):
-                await asyncio.to_thread(out.write, block)
-                state.hasher.update(block)
+            async for block in reply.blocks:
+                await asyncio.to_thread(_write_hashed, out, state.hasher, block)
                 state.offset += len(block)
                 progress(len(block))
         finally:

@@ -97,6 +97,11 @@ def _entries(listing: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return found
 
 
+def listed_entries(listing: dict[str, Any]) -> dict[str, str]:
+    """Every entry a media list names, camera file or not: "DIR/NAME" -> its size as listed."""
+    return {f"{directory}/{entry.get('n', '')}": str(entry.get("s", "")) for directory, entry in _entries(listing)}
+
+
 def card_contents(listing: dict[str, Any]) -> CardContents:
     """What a media list holds; entries with unreadable sizes still count as files."""
     files = size = 0

@@ -16,9 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
-from rigtui.gopro.client import CameraError
+from rigtui.gopro.client import CameraClient, CameraError
 from rigtui.gopro.download import DestinationTaken, DownloadError, Fetched, fetch, hash_file
 from rigtui.gopro.ledger import Ledger, LedgerEntry
 from rigtui.gopro.media import MediaFile, Recording, parse_media_list
@@ -42,7 +40,6 @@ class OffloadOptions:
     per_camera: int = 2
     photogrammetry: bool = False
     retries: int = 5
-    read_timeout_s: float = 20.0
 
 
 @dataclass
@@ -94,10 +91,12 @@ class Offload:
         ledger: Ledger,
         selection: list[str] | None = None,
         on_change: Callable[[], None] = lambda: None,
+        on_file_done: Callable[[FileTask], None] = lambda task: None,
     ) -> None:
         self.rig, self.options, self.ledger, self.selection = rig, options, ledger, selection
         self.root = options.dest.expanduser().resolve()
         self.on_change = on_change
+        self.on_file_done = on_file_done
         self.plan: OffloadPlan | None = None
         self.progress: dict[str, CameraProgress] = {}
         self.started = self.finished = 0.0
@@ -215,28 +214,20 @@ class Offload:
         return plan
 
     async def _camera(self, tasks: list[FileTask]) -> None:
-        link = tasks[0].link
         limit = asyncio.Semaphore(self.options.per_camera)
-        timeout = httpx.Timeout(10.0, read=self.options.read_timeout_s)
-        async with httpx.AsyncClient(
-            base_url=f"http://{link.endpoint.address}",
-            trust_env=False,
-            timeout=timeout,
-            limits=httpx.Limits(max_connections=self.options.per_camera + 1),
-        ) as http:
 
-            async def one(task: FileTask) -> None:
-                async with limit:
-                    await self._file(http, task)
+        async def one(task: FileTask) -> None:
+            async with limit:
+                await self._file(task)
 
-            await asyncio.gather(*(one(task) for task in tasks))
+        await asyncio.gather(*(one(task) for task in tasks))
 
-    async def _file(self, http: httpx.AsyncClient, task: FileTask) -> None:
+    async def _file(self, task: FileTask) -> None:
         progress = self.progress[task.camera]
         progress.current = task.file.name
         task.state = "running"
         dest = self.root / task.relative
-        url = f"/videos/DCIM/{task.file.path}"
+        client = task.link.client
 
         def advance(count: int) -> None:
             task.done += count
@@ -246,16 +237,20 @@ class Offload:
         try:
             await asyncio.to_thread(dest.parent.mkdir, parents=True, exist_ok=True)
             try:
-                fetched = await fetch(http, url, dest, task.file.size, progress=advance, retries=self.options.retries)
+                fetched = await fetch(
+                    client, task.file.path, dest, task.file.size, progress=advance, retries=self.options.retries
+                )
             except DestinationTaken:
-                fetched = await self._adopt_existing(http, url, dest, task, advance)
+                fetched = await self._adopt_existing(client, dest, task, advance)
         except (DownloadError, OSError) as exc:
             task.state, task.error = "failed", str(exc)
             progress.files_failed += 1
             progress.errors.append(f"{task.file.path}: {exc}")
+            self.on_file_done(task)
             self.on_change()
             return
-        self.ledger.record(
+        await asyncio.to_thread(
+            self.ledger.record,
             LedgerEntry(
                 task.camera,
                 task.file.path,
@@ -267,23 +262,26 @@ class Offload:
                 task.take.number,
                 task.take.anchor,
                 task.take.kind,
-            )
+            ),
         )
         task.state = "verified"
         progress.bytes_total += fetched.size - task.estimate
         task.estimate = fetched.size
         progress.files_done += 1
+        self.on_file_done(task)
         self.on_change()
 
     async def _adopt_existing(
-        self, http: httpx.AsyncClient, url: str, dest: Path, task: FileTask, advance: Callable[[int], None]
+        self, client: CameraClient, dest: Path, task: FileTask, advance: Callable[[int], None]
     ) -> Fetched:
         """A file already stands where this one goes (a ledger lost, a copy made by hand): fetch
         the camera's file beside it and keep the existing one only if it is the same, byte for byte."""
         check = dest.with_name(dest.name + ".check")
         check.unlink(missing_ok=True)
         try:
-            fetched = await fetch(http, url, check, task.file.size, progress=advance, retries=self.options.retries)
+            fetched = await fetch(
+                client, task.file.path, check, task.file.size, progress=advance, retries=self.options.retries
+            )
             existing = (await asyncio.to_thread(hash_file, dest)).hexdigest()
             if existing != fetched.xxh64 or dest.stat().st_size != fetched.size:
                 raise DestinationTaken(f"{dest} already exists with other contents; left untouched")
@@ -318,27 +316,3 @@ def _estimate(recording: Recording, media_file: MediaFile) -> int:
     if media_file.sidecar:
         return 0
     return recording.size // max(1, len(recording.files))
-
-
-async def unverified_files(rig: Rig, ledger: Ledger, selection: list[str] | None = None) -> dict[str, list[str]]:
-    """The format gate: for each camera, the footage on its card that the ledger does not show
-    verified (sidecar proxies are not footage). A card that cannot be read counts as unverified."""
-    found: dict[str, list[str]] = {}
-
-    async def check(link: CameraLink) -> str:
-        label = camera_label(link.key)
-        parsed = parse_media_list(await link.client.media_list())
-        missing = list(parsed.rejected)
-        for recording in parsed.recordings:
-            missing += [f.path for f in recording.files if not ledger.verified(label, f.path, recording.cre, f.size)]
-        found[link.key] = missing
-        return ""
-
-    online = [link for link in rig.cameras(selection) if link.online]
-    for outcome in await rig.each(online, check, timeout=60):
-        if not outcome.ok:
-            found[outcome.key] = [f"card could not be read: {outcome.detail}"]
-    for link in rig.cameras(selection):
-        if not link.online:
-            found[link.key] = [f"offline: {link.last_error}"]
-    return found

@@ -1,12 +1,15 @@
-"""Settings by meaning: what a prime camera's settings are called on another model, and in which order
+"""Settings by meaning: what a prime camera's settings are called on another model, in which order
 to apply them so that each step is valid on the camera (Open GoPro: resolution, then anti-flicker,
-frame rate, lens, HyperSmooth last; HERO12+ framing and mode settings before all of them)."""
+frame rate, lens, HyperSmooth last; HERO12+ framing and mode settings before all of them), and
+copying them to one camera."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rigtui.gopro.protocol import SETTINGS, Setting, supported_options
+from rigtui.gopro.client import CameraClient, CameraState
+from rigtui.gopro.errors import CameraError, SettingRejected
+from rigtui.gopro.protocol import SETTINGS, Setting, Status, supported_options
 
 # Settings that gate others come first; the rest follow in id order.
 APPLY_ORDER = [
@@ -100,3 +103,70 @@ def differences(
         if _meaning(prime_name) != _meaning(current_name):
             found.append(SettingDifference(setting_id, prime_name, current_name))
     return found
+
+
+# -- copying a prime's settings to one camera ---------------------------------------------------------
+@dataclass(frozen=True)
+class PresetTitle:
+    """A preset by meaning: preset ids differ between models, titles and modes do not."""
+
+    title_id: int
+    mode: int | None
+
+
+async def current_preset(client: CameraClient, state: CameraState) -> PresetTitle | None:
+    """The title of the preset a camera is in now (None when its presets cannot be read)."""
+    current = state.number(Status.PRESET)
+    try:
+        presets = await client.presets()
+    except CameraError:
+        return None
+    match = next((p for p in presets if p.id == current and p.title_id is not None), None)
+    return None if match is None or match.title_id is None else PresetTitle(match.title_id, match.mode)
+
+
+async def load_matching_preset(client: CameraClient, wanted: PresetTitle) -> None:
+    """Load the camera's preset of the same title and mode, if it has one and is not in it."""
+    match = next((p for p in await client.presets() if (p.title_id, p.mode) == (wanted.title_id, wanted.mode)), None)
+    if match is not None and (await client.state()).number(Status.PRESET) != match.id:
+        await client.load_preset(match.id)
+
+
+async def apply_settings(client: CameraClient, plan: dict[int, int | None], attempts: int = 3) -> None:
+    """Set each option in dependency order; options refused as 'not available now' are retried
+    after the rest (another setting may make them valid)."""
+    pending = [s for s in apply_order(set(plan)) if plan[s] is not None]
+    for _ in range(attempts):
+        state = await client.wait_idle()
+        retry = []
+        for setting_id in pending:
+            option = plan[setting_id]
+            if option is None or state.settings.get(setting_id) == option:
+                continue
+            try:
+                await client.set_setting(setting_id, option)
+            except SettingRejected as exc:
+                if exc.error in (3, None):
+                    retry.append(setting_id)
+                continue
+            state = await client.wait_idle()
+        if not retry:
+            return
+        pending = retry
+
+
+async def copy_settings(
+    client: CameraClient, model: str, prime_settings: dict[int, int], prime_model: str, preset: PresetTitle | None
+) -> tuple[CameraState, list[str]]:
+    """Bring one camera to the prime's preset and settings by meaning; returns its state after, and
+    one line per setting that still differs (saying when the model has no such option)."""
+    if preset is not None:
+        await load_matching_preset(client, preset)
+    plan = copyable(prime_settings, prime_model, model)
+    await apply_settings(client, plan)
+    state = await client.wait_idle()
+    lines = [
+        d.describe() + (f" [{model} has no such option]" if plan.get(d.setting_id) is None else "")
+        for d in differences(prime_settings, prime_model, state.settings, model)
+    ]
+    return state, lines

@@ -28,6 +28,8 @@ class CameraSnapshot:
     busy: bool = False
     hot: bool = False
     cold: bool = False
+    battery_low: bool = False  # below [rig] min_battery_percent and not charging
+    sd_low: bool = False  # fewer minutes left than [rig] min_sd_minutes
     last_error: str | None = None
     updated: float | None = None  # time.time() of the last good poll
 
@@ -35,19 +37,24 @@ class CameraSnapshot:
         return asdict(self)
 
 
-def snapshot_fields(state: CameraState) -> dict[str, object]:
-    """The snapshot fields a camera state carries."""
+def snapshot_fields(state: CameraState, min_battery_percent: int, min_sd_minutes: int) -> dict[str, object]:
+    """The snapshot fields a camera state carries, judged against the rig's thresholds."""
     sd = state.number(Status.SD_STATE)
+    battery = state.number(Status.BATTERY_PERCENT)
+    charging = state.number(Status.BATTERY_BARS) == 4
+    minutes = state.number(Status.VIDEO_MINUTES_REMAINING)
     return {
-        "battery_percent": state.number(Status.BATTERY_PERCENT),
-        "charging": state.number(Status.BATTERY_BARS) == 4,
+        "battery_percent": battery,
+        "charging": charging,
         "sd_state": None if sd is None else SD_STATES.get(sd, f"state {sd}"),
         "sd_remaining_kb": state.number(Status.SD_REMAINING_KB),
         "sd_capacity_kb": state.number(Status.SD_CAPACITY_KB),
-        "minutes_left": state.number(Status.VIDEO_MINUTES_REMAINING),
+        "minutes_left": minutes,
         "recording": state.flag(Status.ENCODING),
         "recording_seconds": state.number(Status.VIDEO_SECONDS) or 0,
         "busy": state.flag(Status.BUSY),
         "hot": state.flag(Status.HOT),
         "cold": state.flag(Status.COLD),
+        "battery_low": battery is not None and battery < min_battery_percent and not charging,
+        "sd_low": minutes is not None and minutes < min_sd_minutes,
     }

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from rigtui.gopro.media import MediaFile, Recording
 
 PHOTO_KINDS = ("photo", "burst")
+TAKE_PREFIX = r"[A-Za-z0-9_-]{1,32}"  # what a take folder's name may start with: never a path
 
 
 def camera_label(key: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -118,7 +119,8 @@ class LineServer:
 
     def status_line(self) -> str:
         rss, swap = memory_use()
-        return json.dumps({**self.service.status(), "rss_mb": rss, "swap_pct": round(swap)}, separators=(",", ":"))
+        status = dataclasses.replace(self.service.status(), rss_mb=rss, swap_pct=round(swap))
+        return json.dumps(status.to_json(), separators=(",", ":"))
 
     def night_level(self) -> str:
         night = self.service.night

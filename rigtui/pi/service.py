@@ -12,7 +12,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -21,6 +20,7 @@ from rigtui.pi.backends import Backend, FrameInfo
 from rigtui.pi.export import Exporter, ExportError, ExportSettings, file_stem, stack
 from rigtui.pi.night import NightController, NightSettings, measure
 from rigtui.pi.ring import RingBuffer, Slot
+from rigtui.pi.status import LastSave, PiStatus, RingStatus
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +37,6 @@ class PiSettings:
     stack_dark_frames: bool = True
     stack_count: int = 4
     auto_save_interval_s: float = 0.0  # 0: off
-
-
-@dataclass
-class LastSave:
-    paths: list[str]
-    timestamp: float
-    reason: str
 
 
 class PiService:
@@ -177,7 +170,7 @@ class PiService:
         return self._record(paths, reason)
 
     def _record(self, paths: list[Path], reason: str) -> list[Path]:
-        self.last_save = LastSave([str(p) for p in paths], time.time(), reason)
+        self.last_save = LastSave.of([str(p) for p in paths], time.time(), reason)
         return paths
 
     def preview_jpeg(self, width: int) -> bytes:
@@ -202,7 +195,7 @@ class PiService:
             return 0.0
         return (len(slots) - 1) / (slots[-1].timestamp - slots[0].timestamp)
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> PiStatus:
         settings = self.settings.night
         folder = self.settings.export.folder
         try:
@@ -210,31 +203,25 @@ class PiService:
         except OSError:
             free_mb = None
         latest: Slot | None = (self.ring.last(1) or [None])[0]
-        return {
-            "night": self.night.night,
-            "level": None if self.night.level is None else round(self.night.level, 1),
-            "dark_threshold": settings.dark_threshold,
-            "bright_threshold": settings.bright_threshold,
-            "ring": {"frames": len(self.ring), "capacity": self.ring.capacity, "seconds": round(self.ring.span_s(), 2)},
-            "fps": round(self.measured_fps(), 2),
-            "exposure_us": None if latest is None else latest.exposure_us,
-            "gain": None if latest is None else latest.gain,
-            "frame_id": None if latest is None else latest.frame_id,
-            "last_save": None
-            if self.last_save is None
-            else {
-                "paths": self.last_save.paths,
-                "time": round(self.last_save.timestamp, 3),
-                "reason": self.last_save.reason,
-            },
-            "disk_free_mb": free_mb,
-            "uptime_s": round(time.time() - self.started, 1),
-            "backend": self.backend.name,
-            "export_dir": str(folder.resolve()),
-            "changes": self.night.changes,
-            "dropped": self.frames_dropped,
-            "error": self.last_error,
-        }
+        return PiStatus(
+            night=self.night.night,
+            level=None if self.night.level is None else round(self.night.level, 1),
+            dark_threshold=float(settings.dark_threshold),
+            bright_threshold=float(settings.bright_threshold),
+            ring=RingStatus(len(self.ring), self.ring.capacity, round(self.ring.span_s(), 2)),
+            fps=round(self.measured_fps(), 2),
+            exposure_us=None if latest is None else latest.exposure_us,
+            gain=None if latest is None else latest.gain,
+            frame_id=None if latest is None else latest.frame_id,
+            last_save=self.last_save,
+            disk_free_mb=free_mb,
+            uptime_s=round(time.time() - self.started, 1),
+            backend=self.backend.name,
+            export_dir=str(folder.resolve()),
+            changes=tuple(self.night.changes),
+            dropped=self.frames_dropped,
+            error=self.last_error,
+        )
 
 
 def settings_from_config(cfg: PiConfig) -> PiSettings:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import json
 import logging
 import os
 import shlex
@@ -23,10 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from rigtui.paths import data_dir
+from rigtui.pi.status import PiStatus, decode_status
 
 log = logging.getLogger(__name__)
 
 STATUS_HISTORY = 120  # levels kept for the sparkline (about two minutes at one a second)
+STATUS_LIMIT = 64 * 1024  # the longest status line read (the service's is a few KiB)
+REPLY_LIMIT = 4 * 1024 * 1024  # the longest other reply read (a preview frame, in base64)
 
 
 class PiError(Exception):
@@ -49,7 +51,7 @@ class PiEndpoint:
 class PiSnapshot:
     name: str
     state: str  # connecting | online | stale | offline
-    status: dict[str, Any] | None
+    status: PiStatus | None
     levels: list[float]
     error: str | None
     pulled: str | None = None
@@ -73,7 +75,7 @@ class PiLink:
         self.connect_timeout_s = connect_timeout_s
         self.extra_known_hosts = known_hosts
         self.state = "connecting"
-        self.status: dict[str, Any] | None = None
+        self.status: PiStatus | None = None
         self.levels: deque[float] = deque(maxlen=STATUS_HISTORY)
         self.error: str | None = None
         self.pulled: str | None = None
@@ -155,14 +157,16 @@ class PiLink:
             out.write(f"{pattern} {key.export_public_key().decode().strip()}\n")
         log.warning("%s: accepted the new host key of %s (saved in %s)", e.name, e.host, path)
 
-    async def open_service(self) -> tuple[Any, Any]:
-        """A stream to the Pi service: an SSH direct-tcpip channel to its 127.0.0.1, or plain TCP."""
+    async def open_service(self, limit: int = REPLY_LIMIT) -> tuple[Any, Any]:
+        """A stream to the Pi service: an SSH direct-tcpip channel to its 127.0.0.1, or plain TCP.
+        Either reader buffers about `limit` bytes at most (asyncssh's holds one window)."""
         e = self.endpoint
         try:
             if e.direct:
-                return await asyncio.wait_for(asyncio.open_connection(e.host, e.service_port), self.connect_timeout_s)
+                opening = asyncio.open_connection(e.host, e.service_port, limit=limit)
+                return await asyncio.wait_for(opening, self.connect_timeout_s)
             await self.connect()
-            return await self._conn.open_connection("127.0.0.1", e.service_port)
+            return await self._conn.open_connection("127.0.0.1", e.service_port, window=limit)
         except PiError:
             raise
         except Exception as exc:
@@ -179,25 +183,38 @@ class PiLink:
                 await asyncio.wait_for(conn.wait_closed(), 2.0)
 
     # -- commands -------------------------------------------------------------------------------
-    async def command(self, line: str, timeout: float = 30.0) -> str:
-        reader, writer = await self.open_service()
+    async def command(self, line: str, timeout: float = 30.0, limit: int = REPLY_LIMIT) -> str:
+        reader, writer = await self.open_service(limit)
         try:
             writer.write(line.encode() + b"\n")
-            reply = await asyncio.wait_for(reader.readline(), timeout)
-        except (TimeoutError, OSError, ConnectionError) as exc:
-            raise PiError(f"{self.endpoint.name}: {line.split()[0]} got no reply ({_reason(exc)})") from None
+            reply = await self._read_line(reader, line.split()[0], timeout, limit)
         finally:
             writer.close()
-        text = (reply.decode() if isinstance(reply, bytes) else str(reply)).strip()
+        text = reply.decode(errors="replace").strip()
         if not text:
             raise PiError(f"{self.endpoint.name}: the service closed without replying")
         return text
 
-    async def fetch_status(self) -> dict[str, Any]:
+    async def _read_line(self, reader: Any, what: str, timeout: float, limit: int) -> bytes:
+        """One reply line shorter than `limit` bytes (b"" at the end of the stream), else a PiError."""
         try:
-            return json.loads(await self.command("status"))
-        except ValueError:
-            raise PiError(f"{self.endpoint.name}: status reply is not JSON") from None
+            line: bytes | None = await asyncio.wait_for(reader.readline(), timeout)
+        except (ValueError, asyncio.LimitOverrunError):  # asyncio's reader, past its limit
+            line = None
+        except (TimeoutError, OSError, ConnectionError) as exc:
+            raise PiError(f"{self.endpoint.name}: {what} got no reply ({_reason(exc)})") from None
+        if line is None or len(line) >= limit:  # asyncssh's reader returns a full window, newline or not
+            raise PiError(f"{self.endpoint.name}: {what} reply is {limit} bytes or longer: refused")
+        return line
+
+    async def fetch_status(self) -> PiStatus:
+        return self._decode_status(await self.command("status", limit=STATUS_LIMIT))
+
+    def _decode_status(self, line: bytes | str) -> PiStatus:
+        try:
+            return decode_status(line)
+        except ValueError as exc:
+            raise PiError(f"{self.endpoint.name}: bad status from the Pi service ({exc})") from None
 
     async def frame(self, width: int = 160) -> bytes:
         """The latest frame, downscaled, as JPEG bytes (the service's `frame` command)."""
@@ -221,14 +238,14 @@ class PiLink:
         """Follow the status stream forever; reconnect with backoff; a silent stream reads as stale."""
         while True:
             try:
-                reader, writer = await self.open_service()
+                reader, writer = await self.open_service(STATUS_LIMIT)
                 try:
                     writer.write(b"subscribe\n")
                     while True:
-                        line = await asyncio.wait_for(reader.readline(), self.stale_after_s * 3)
+                        line = await self._read_line(reader, "status stream", self.stale_after_s * 3, STATUS_LIMIT)
                         if not line:
                             raise PiError(f"{self.endpoint.name}: the service closed the stream")
-                        self._take_status(line)
+                        self._take_status(self._decode_status(line))
                         on_change()
                 finally:
                     writer.close()
@@ -239,15 +256,12 @@ class PiLink:
                 await asyncio.sleep(self._backoff)
                 self._backoff = min(self._backoff * 2, 15.0)
 
-    def _take_status(self, line: bytes | str) -> None:
-        status = json.loads(line)
-        if not isinstance(status, dict):
-            raise ValueError("status is not an object")
+    def _take_status(self, status: PiStatus) -> None:
         self.status, self.state, self.error = status, "online", None
         self.last_status = time.monotonic()
         self._backoff = 1.0
-        if isinstance(status.get("level"), int | float):
-            self.levels.append(float(status["level"]))
+        if status.level is not None:
+            self.levels.append(status.level)
 
     # -- pulling captures -----------------------------------------------------------------------
     async def pull(
@@ -257,9 +271,8 @@ class PiLink:
         skipped, partial ones resume, each file is checked against the Pi's own sha256."""
         if self.endpoint.direct:
             raise PiError(f"{self.endpoint.name}: pulling needs SSH (this Pi is reached directly)")
-        status = await self.fetch_status()
-        remote_root = status.get("export_dir")
-        if not isinstance(remote_root, str) or not remote_root.startswith("/"):
+        remote_root = (await self.fetch_status()).export_dir
+        if remote_root is None or not remote_root.startswith("/"):
             raise PiError(f"{self.endpoint.name}: the service did not say where its captures are")
         await self.connect()
         report = PullReport()
@@ -272,7 +285,7 @@ class PiLink:
             done = 0
             for relative, size in files:
                 local = dest / relative
-                if local.exists() and local.stat().st_size == size and self._verified(local):
+                if await asyncio.to_thread(_already_verified, local, size):
                     report.skipped += 1
                     done += size
                     progress(done, total)
@@ -288,10 +301,10 @@ class PiLink:
                 remote_sum = await self._remote_sha256(f"{remote_root}/{relative}")
                 local_sum = await asyncio.to_thread(_sha256, local)
                 if remote_sum != local_sum:
-                    local.unlink()
+                    await asyncio.to_thread(local.unlink)
                     report.failed.append(f"{relative}: checksum differs after copy; removed")
                 else:
-                    _mark_verified(local, local_sum)
+                    await asyncio.to_thread(_mark_verified, local, local_sum)
                     report.pulled += 1
                 done += size
                 progress(done, total)
@@ -301,27 +314,25 @@ class PiLink:
     async def _pull_file(
         self, sftp: Any, remote: str, local: Path, size: int, bwlimit_kbps: float, progress: Callable[[int], None]
     ) -> None:
-        local.parent.mkdir(parents=True, exist_ok=True)
         part = local.with_name(local.name + ".part")
-        offset = part.stat().st_size if part.exists() and part.stat().st_size <= size else 0
+        offset = await asyncio.to_thread(_resume_point, part, size)
         started, sent = time.monotonic(), 0
         async with sftp.open(remote, "rb") as source:
-            with open(part, "ab" if offset else "wb") as out:
-                while offset < size:
-                    block = await source.read(min(256 * 1024, size - offset), offset)
-                    if not block:
-                        break
-                    out.write(block)
-                    offset += len(block)
-                    sent += len(block)
-                    progress(offset)
-                    if bwlimit_kbps:
-                        ahead = sent / (bwlimit_kbps * 1024) - (time.monotonic() - started)
-                        if ahead > 0:
-                            await asyncio.sleep(ahead)
+            while offset < size:
+                block = await source.read(min(256 * 1024, size - offset), offset)
+                if not block:
+                    break
+                await asyncio.to_thread(_write_at, part, offset, block)
+                offset += len(block)
+                sent += len(block)
+                progress(offset)
+                if bwlimit_kbps:
+                    ahead = sent / (bwlimit_kbps * 1024) - (time.monotonic() - started)
+                    if ahead > 0:
+                        await asyncio.sleep(ahead)
         if offset != size:
             raise PiError(f"{self.endpoint.name}: {remote} ended at {offset} of {size} bytes")
-        os.replace(part, local)
+        await asyncio.to_thread(os.replace, part, local)
 
     async def _remote_sha256(self, path: str) -> str:
         result = await self._conn.run(f"sha256sum -- {shlex.quote(path)}", check=False)
@@ -329,11 +340,6 @@ class PiLink:
         if result.exit_status != 0 or len(digest) != 64:
             raise PiError(f"{self.endpoint.name}: cannot checksum {path} on the Pi")
         return digest
-
-    @staticmethod
-    def _verified(local: Path) -> bool:
-        mark = local.with_name(local.name + ".sha256")
-        return mark.exists() and mark.read_text().strip() == _sha256(local)
 
     async def close(self) -> None:
         await self.disconnect()
@@ -373,6 +379,30 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: source.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+# Local file work for pull, each step run in a worker thread (never on the event loop).
+def _already_verified(local: Path, size: int) -> bool:
+    """Pulled before: the right size, and still the bytes whose sha256 its mark records."""
+    mark = local.with_name(local.name + ".sha256")
+    if not local.exists() or local.stat().st_size != size or not mark.exists():
+        return False
+    return mark.read_text().strip() == _sha256(local)
+
+
+def _resume_point(part: Path, size: int) -> int:
+    """Where a pull into `part` resumes: its length, or 0 (emptied) if it is longer than the file."""
+    part.parent.mkdir(parents=True, exist_ok=True)
+    if part.exists() and part.stat().st_size <= size:
+        return part.stat().st_size
+    part.write_bytes(b"")
+    return 0
+
+
+def _write_at(part: Path, offset: int, block: bytes) -> None:
+    with open(part, "r+b") as out:
+        out.seek(offset)
+        out.write(block)
 
 
 def _mark_verified(local: Path, digest: str) -> None:

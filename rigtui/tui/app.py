@@ -1,15 +1,15 @@
 """The rigtui terminal app: a live camera table, keys that act on every camera at once, a log.
 
-The App owns the long jobs (poller, discovery, commands) so leaving a screen never cancels them;
-screens and widgets only render snapshots and send intents to the core.
+The App owns the long jobs (poller, discovery, commands, offload) so leaving a screen never cancels
+them. What an action does, checks and says is rigtui.ops's; the App renders snapshots, asks the
+questions ops hands it, and logs the reports.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
 from pathlib import Path
 
 from rich.text import Text
@@ -21,16 +21,24 @@ from textual.message import Message
 from textual.widgets import Footer, Input, RichLog
 from textual.worker import Worker, WorkerState
 
-from rigtui.gopro.discovery import Endpoint, MdnsBrowser, load_cache, merge, save_cache, scan_usb
+from rigtui.config import Config
 from rigtui.gopro.ledger import Ledger
-from rigtui.gopro.media import CardContents
-from rigtui.gopro.offload import Offload, OffloadError, OffloadOptions, unverified_files
-from rigtui.gopro.rig import Report, Rig
+from rigtui.gopro.offload import FileTask
 from rigtui.gopro.snapshot import CameraSnapshot
+from rigtui.ops.clock import sync_time
+from rigtui.ops.errors import UsageError
+from rigtui.ops.format import DECLINED, execute_format, plan_format
+from rigtui.ops.offload import OffloadRun, offload_options
+from rigtui.ops.pi import default_pull_folder, pull, pull_lines, save, save_stacked
+from rigtui.ops.power import power_off, power_off_question
+from rigtui.ops.report import Line, Report
+from rigtui.ops.rig import RigOptions, RigSession, actions_that_apply
+from rigtui.ops.settings import copy_settings, prime_of
+from rigtui.ops.shutter import RecordOptions, record, stop
 from rigtui.remote.pilink import PiError, PiLink
 from rigtui.sessionlog import SessionLog
 from rigtui.tui.camera_table import CameraTable
-from rigtui.tui.commands import RigCommands
+from rigtui.tui.commands import PaletteEntry, RigCommands
 from rigtui.tui.confirm import ConfirmScreen
 from rigtui.tui.download_screen import DownloadScreen
 from rigtui.tui.help import HELP_TEXT, HelpScreen
@@ -58,25 +66,6 @@ class SnapshotsUpdated(Message):
         return isinstance(message, SnapshotsUpdated)
 
 
-@dataclass(frozen=True)
-class DiscoveryPlan:
-    """Where the app looks for cameras beyond the ones it is given."""
-
-    static: tuple[Endpoint, ...] = ()
-    mdns_interfaces: tuple[str, ...] | None = None  # None: no mDNS; (): every interface
-    usb: bool = False
-    cache: bool = False
-
-
-@dataclass
-class OffloadSettings:
-    """How the download screen offloads: config.toml's [offload], and the ledger format consults."""
-
-    dest: str = ""
-    make_options: Callable[[Path], OffloadOptions] = OffloadOptions
-    ledger: Ledger | None = None
-
-
 class RigApp(App[None]):
     CSS_PATH = "rigtui.tcss"
     TITLE = "rigtui"
@@ -100,36 +89,32 @@ class RigApp(App[None]):
 
     def __init__(
         self,
-        rig: Rig,
+        config: Config,
+        rig: RigOptions,
         *,
-        endpoints: list[Endpoint],
-        discovery: DiscoveryPlan,
         state: UserState,
         session_log: SessionLog,
-        keymap: dict[str, str] | None = None,
-        config_prime: str = "",
-        offload: OffloadSettings | None = None,
-        pis: list[PiLink] | None = None,
+        ledger: Ledger,
+        pis: list[PiLink],
     ) -> None:
         super().__init__()
-        self.rig = rig
-        self.endpoints = endpoints
-        self.discovery = discovery
+        self.config = config
+        self.session = RigSession(rig, on_event=self.log_event)
+        self.rig = self.session.rig
         self.state = state
         self.session_log = session_log
-        self.keymap_overrides = keymap or {}
-        self.config_prime = config_prime
-        self.offload_settings = offload or OffloadSettings()
-        self.offload_dest = self.offload_settings.dest
-        self.offload_job: Offload | None = None
+        self.ledger = ledger
+        self.keymap_overrides = {action: key for action, key in config.keys.items() if key}
+        self.offload_dest = config.offload.dest
+        self.offload_run: OffloadRun | None = None
         self.offload_running = False
-        self.pis = pis or []
+        self.pis = pis
         self.snapshots: list[CameraSnapshot] = []
+        self.last_spread_ms: float | None = None
         self.selected: set[str] = set()
         self.filter_text = ""
         self.busy_actions: set[str] = set()
         self.animation_level = "none"  # over SSH every frame costs
-        self._browser: MdnsBrowser | None = None
 
     # -- layout ---------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -147,7 +132,7 @@ class RigApp(App[None]):
         self.query_one("#filter", Input).display = False
         self.query_one(CameraTable).focus()
         self.log_line(f"rigtui started; session log: {self.session_log.path}")
-        self.watch_rig()
+        self.bring_up()
         for link in self.pis:
             self.run_worker(
                 link.watch(lambda: self.post_message(PisUpdated())),
@@ -157,124 +142,22 @@ class RigApp(App[None]):
             )
 
     # -- background work ------------------------------------------------------------------------
+    @work(group="discovery", exit_on_error=False)
+    async def bring_up(self) -> None:
+        """Bring the cameras up, keep listening for new ones, then poll forever."""
+        await self.session.follow()
+        self.post_message(SnapshotsUpdated(self.rig.snapshots()))
+        self.poll()
+
     @work(group="poller", exclusive=True, exit_on_error=False)
-    async def watch_rig(self) -> None:
-        """Bring the cameras up, keep discovering, and poll forever (one tick after another)."""
-        found = list(self.endpoints) + list(self.discovery.static)
-        if self.discovery.usb:
-            found += await asyncio.to_thread(scan_usb)
-        if self.discovery.cache:
-            found += load_cache()
-        await self.add_cameras(merge(found))
-        if self.discovery.mdns_interfaces is not None:
-            self._browser = MdnsBrowser(
-                list(self.discovery.mdns_interfaces),
-                self.on_camera_found,
-                lambda serial: self.log_line(f"{serial}: no longer advertised over mDNS"),
-            )
-            await self._browser.start()
+    async def poll(self) -> None:
+        """One tick after another; each tick is one batched message."""
         await self.rig.run_poller(lambda snaps: self.post_message(SnapshotsUpdated(snaps)))
 
-    async def add_cameras(self, endpoints: list[Endpoint]) -> None:
-        outcomes = await self.rig.add(endpoints)
-        for outcome in outcomes:
-            self.log_line(f"{outcome.key}: {'connected, ' + outcome.detail if outcome.ok else outcome.detail}")
-        for line in self.rig.collisions():
-            self.log_line(f"warning: {line}", error=True)
-        if self.discovery.cache:
-            save_cache(
-                Endpoint(link.endpoint.host, link.endpoint.port, link.serial)
-                for link in self.rig.cameras()
-                if link.online
-            )
-        self.post_message(SnapshotsUpdated(self.rig.snapshots()))
-
-    def on_camera_found(self, endpoint: Endpoint) -> None:
-        if endpoint.address not in self.rig.links:
-            self.run_worker(self.add_cameras([endpoint]), group="discovery", exit_on_error=False)
-
     async def on_unmount(self) -> None:
-        if self._browser is not None:
-            await self._browser.close()
-        await self.rig.close()
+        await self.session.close()
         for link in self.pis:
             await link.close()
-
-    @on(PisUpdated)
-    def show_pis(self) -> None:
-        try:
-            pane = self.query_one(PiPane)
-        except NoMatches:
-            return  # closing
-        pane.apply([link.snapshot() for link in self.pis])
-
-    def _pi(self) -> PiLink | None:
-        name = self.query_one(PiPane).cursor_name if self.pis else None
-        return next((link for link in self.pis if link.endpoint.name == name), None)
-
-    def action_pi_save(self, fmt: str) -> None:
-        self._pi_command(f"save {fmt}", "save")
-
-    def action_pi_stack(self) -> None:
-        self._pi_command("pastStack", "stacked save")
-
-    def _pi_command(self, line: str, verb: str) -> None:
-        link = self._pi()
-        if link is None:
-            return
-
-        async def job() -> None:
-            try:
-                reply = await link.command(line)
-            except PiError as exc:
-                self.log_line(f"{link.endpoint.name}: {verb} failed: {exc}", error=True)
-                return
-            self.log_line(f"{link.endpoint.name}: {reply}", error=not reply.startswith("SAVED"))
-
-        self.run_worker(job(), name=f"{link.endpoint.name} {verb}", group="pi-commands", exit_on_error=False)
-
-    def action_pi_preview(self) -> None:
-        link = self._pi()
-        if link is None:
-            return
-
-        async def job() -> None:
-            width = max(20, min(self.size.width - 10, 120))
-            try:
-                picture = half_blocks(await link.frame(width), width)
-            except PiError as exc:
-                self.log_line(f"{link.endpoint.name}: preview failed: {exc}", error=True)
-                return
-            self.push_screen(PreviewScreen(link.endpoint.name, picture))
-
-        self.run_worker(job(), name="preview", group="pi-commands", exit_on_error=False)
-
-    def action_pi_pull(self) -> None:
-        link = self._pi()
-        if link is None:
-            return
-
-        async def job() -> None:
-            default = str(Path("~/rigtui-pi").expanduser() / link.endpoint.name)
-            dest = await self.push_screen_wait(PromptScreen(f"Pull {link.endpoint.name}'s captures into:", default))
-            if not dest:
-                return
-            self.log_line(f"{link.endpoint.name}: pulling captures into {dest}")
-
-            def progress(done: int, total: int) -> None:
-                link.pulled = f"pulling {done / 1e6:.1f} of {total / 1e6:.1f} MB"
-                self.post_message(PisUpdated())
-
-            try:
-                report = await link.pull(Path(dest).expanduser(), progress=progress)
-            except PiError as exc:
-                self.log_line(f"{link.endpoint.name}: pull failed: {exc}", error=True)
-                return
-            for line in report.failed:
-                self.log_line(f"{link.endpoint.name}: pull: {line}", error=True)
-            self.log_line(f"{link.endpoint.name}: pull: {report.pulled} pulled, {report.skipped} already here")
-
-        self.run_worker(job(), name="pull", group="pi-pull", exit_on_error=False)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Failures become a log line and a notification, never a traceback."""
@@ -282,7 +165,7 @@ class RigApp(App[None]):
             return
         self.log_line(f"{event.worker.name or 'background job'} failed: {event.worker.error}", error=True)
         if event.worker.group == "poller":
-            self.watch_rig()  # the poller must not die with one bad tick
+            self.poll()  # the poller must not die with one bad tick
 
     # -- snapshots ------------------------------------------------------------------------------
     @on(SnapshotsUpdated)
@@ -311,14 +194,14 @@ class RigApp(App[None]):
         with self.batch_update():
             table.apply((s, self.name_of(s.key), s.key in self.selected) for s in self.visible())
             self.query_one(SummaryBar).update(
-                summarize(self.snapshots, self.rig.last_dispatch_spread_ms, self.prime, len(self.selected))
+                summarize(self.snapshots, self.last_spread_ms, self.prime, len(self.selected))
             )
         self.refresh_bindings()
 
     # -- selection ------------------------------------------------------------------------------
     @property
     def prime(self) -> str:
-        return self.state.prime or self.config_prime
+        return prime_of(self.config, self.state)
 
     def targets(self) -> list[str] | None:
         """The selected cameras, or None for all."""
@@ -330,19 +213,11 @@ class RigApp(App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Grey out what does not apply now (None greys the key out in the footer)."""
-        online = [s for s in self.snapshots if s.online and (not self.selected or s.key in self.selected)]
         if action in self.busy_actions:
             return None
-        if action == "record":
-            return True if any(not s.recording for s in online) else None
-        if action == "stop":
-            return True if any(s.recording for s in online) else None
-        if action == "download":
-            return True if self.snapshots else None
-        if action in ("sync_time", "format", "power_off"):
-            return True if online else None
-        if action == "copy_settings":
-            return True if self.prime and len(self.snapshots) > 1 else None
+        if action in ("record", "stop", "sync_time", "format", "power_off", "download", "copy_settings"):
+            applies = actions_that_apply(self.snapshots, self.selected, bool(self.prime))
+            return True if action in applies else None
         if action in ("make_prime", "toggle_select", "nickname"):
             tables = self.query(CameraTable)
             return True if tables and tables.first().cursor_key else None
@@ -356,24 +231,28 @@ class RigApp(App[None]):
         if error:
             self.notify(line, severity="error", timeout=6)
 
-    def log_report(self, verb: str, report: Report) -> None:
+    def log_event(self, line: Line) -> None:
+        self.log_line(line.text, error=line.problem)
+
+    def log_lines(self, lines: Iterable[Line]) -> None:
+        for line in lines:
+            self.log_event(line)
+
+    def log_report(self, report: Report, verb: str | None = None) -> None:
+        verb = verb or report.verb
         for problem in report.problems:
-            self.log_line(f"{verb}: not ready: {problem}", error=False)
+            self.log_line(f"{verb}: not ready: {problem}")
         for outcome in report.outcomes:
             name = self.name_of(outcome.key)
             if outcome.ok:
                 self.log_line(f"{verb}: {name}: {outcome.detail}")
             else:
                 self.log_line(f"{verb}: {name} FAILED: {outcome.detail}", error=True)
-        if report.problems and not report.outcomes:
+        if report.refused and not report.outcomes:
             return
-        failed = sum(not o.ok for o in report.outcomes)
-        spread = (
-            f"; dispatch spread {report.dispatch_spread_ms:.2f} ms" if report.dispatch_spread_ms is not None else ""
-        )
-        summary = f"{verb}: {len(report.outcomes) - failed} of {len(report.outcomes)} cameras ok{spread}"
-        self.log_line(summary)
-        if not failed and not report.problems:
+        summary = report.summary()
+        self.log_line(summary if verb == report.verb else summary.replace(report.verb, verb, 1))
+        if report.ok:
             self.notify(summary, timeout=3)
 
     def run_command(self, action: str, job: Callable[[], Awaitable[None]]) -> None:
@@ -393,37 +272,37 @@ class RigApp(App[None]):
     # -- actions --------------------------------------------------------------------------------
     def action_record(self) -> None:
         async def job() -> None:
-            report = await self.rig.record(self.targets())
-            if report.problems:
-                self.log_report("record", report)
+            report = await record(self.rig, self.targets())
+            if report.refused:
+                self.log_report(report)
                 details = "\n".join(report.problems)
-                if await self.push_screen_wait(
+                if not await self.push_screen_wait(
                     ConfirmScreen("Cameras not ready", f"{details}\n\nRecord anyway?", "Record anyway")
                 ):
-                    report = await self.rig.record(self.targets(), force=True)
-                else:
                     self.log_line("record: cancelled")
                     return
-            self.log_report("record", report)
+                report = await record(self.rig, self.targets(), RecordOptions(force=True))
+            self.last_spread_ms = report.dispatch_spread_ms
+            self.log_report(report)
 
         self.run_command("record", job)
 
     def action_stop(self) -> None:
         async def job() -> None:
-            self.log_report("stop", await self.rig.stop(self.targets()))
+            self.log_report(await stop(self.rig, self.targets()))
 
         self.run_command("stop", job)
 
     def action_sync_time(self) -> None:
         async def job() -> None:
-            self.log_report("sync time", await self.rig.sync_time(self.targets()))
+            self.log_report(await sync_time(self.rig, self.targets()))
 
         self.run_command("sync_time", job)
 
     def action_copy_settings(self) -> None:
         async def job() -> None:
-            report = await self.rig.copy_settings(self.prime, self.targets())
-            self.log_report(f"copy settings from {self.name_of(self.prime)}", report)
+            report = await copy_settings(self.rig, self.prime, self.targets())
+            self.log_report(report, f"copy settings from {self.name_of(self.prime)}")
 
         self.run_command("copy_settings", job)
 
@@ -437,114 +316,75 @@ class RigApp(App[None]):
         self.refresh_view()
 
     def action_format(self) -> None:
+        """The same plan and rule as `rigtui format`; here forcing is offered by the typed question."""
+
         async def job() -> None:
-            targets = self.targets()
-            contents = await self.rig.card_contents(targets)
-            erasable = [k for k, v in contents.items() if not isinstance(v, str)]
-            if not erasable:
-                self.log_line("format: no card could be read; nothing erased", error=True)
+            plan = await plan_format(self.rig, self.ledger, self.targets(), force=True)
+            self.log_lines(plan.lines())
+            question = plan.confirmation()
+            if question is None:
+                self.log_line(plan.refusal() or DECLINED, error=True)
                 return
-            unverified = await unverified_files(self.rig, self.ledger, erasable)
-            blocked = {k: files for k, files in unverified.items() if files}
-            lines = [f"{self.name_of(k)}: {v if isinstance(v, str) else v.describe()}" for k, v in contents.items()]
-            total = CardContents(
-                sum(v.files for v in contents.values() if not isinstance(v, str)),
-                sum(v.bytes for v in contents.values() if not isinstance(v, str)),
-            )
-            title = f"Erase the SD cards of {len(erasable)} camera{'s' if len(erasable) != 1 else ''}?"
-            if blocked:
-                missing = sum(len(f) for f in blocked.values())
-                listed = [
-                    f"{self.name_of(k)}: {', '.join(f[:3])}{' …' if len(f) > 3 else ''}" for k, f in blocked.items()
-                ]
-                details = (
-                    f"{missing} file(s) on {len(blocked)} camera(s) are NOT verified as offloaded and would be "
-                    "lost:\n\n"
-                    + "\n".join(listed)
-                    + f"\n\nThis erases {total.describe()} in all.\n\n"
-                    + "\n".join(lines)
-                )
-                answer = await self.push_screen_wait(
-                    PromptScreen(
-                        f"{title}\n\n{details}\n\nType the number of cameras ({len(erasable)}) to erase "
-                        "unverified footage, or Escape:"
-                    )
-                )
-                if answer != str(len(erasable)):
-                    self.log_line(f"format: refused, {missing} unverified file(s); nothing erased")
-                    return
+            details = "\n".join(line.text for line in plan.lines())
+            if question.typed is not None:
+                answer = await self.push_screen_wait(PromptScreen(f"{question.question}, or Escape:\n\n{details}"))
+                confirmed = answer == question.typed
             else:
-                details = (
-                    f"This erases {total.describe()} in all; every file is verified as offloaded.\n\n"
-                    + "\n".join(lines)
+                confirmed = await self.push_screen_wait(
+                    ConfirmScreen("Format SD cards?", f"{question.question}\n\n{details}", "Erase", danger=True)
                 )
-                if not await self.push_screen_wait(ConfirmScreen(title, details, "Erase", danger=True)):
-                    self.log_line("format: cancelled, nothing erased")
-                    return
-            self.log_report("format", await self.rig.erase(erasable))
+            if not confirmed:
+                self.log_line(DECLINED)
+                return
+            self.log_report(await execute_format(self.rig, self.ledger, plan))
 
         self.run_command("format", job)
 
-    @property
-    def ledger(self) -> Ledger:
-        if self.offload_settings.ledger is None:
-            self.offload_settings.ledger = Ledger()
-        return self.offload_settings.ledger
-
-    def action_download(self) -> None:
-        self.push_screen(DownloadScreen())
-
-    def start_offload(self, dest: str) -> None:
-        """Offload every camera (or the selection) to `dest`; the job belongs to the App."""
-        if not dest:
-            self.notify("choose a destination folder", severity="warning")
-            return
-        self.offload_dest = dest
-        job = Offload(self.rig, self.offload_settings.make_options(Path(dest)), self.ledger, self.targets())
-        self.offload_job, self.offload_running = job, True
-
-        async def run() -> None:
-            try:
-                plan = await job.prepare()
-                for camera, why in plan.unreachable.items():
-                    self.log_line(f"offload: {camera}: {why}", error=True)
-                for camera, rejected in plan.rejected.items():
-                    for line in rejected:
-                        self.log_line(f"offload: {camera}: left out {line}", error=True)
-                self.log_line(
-                    f"offload to {job.root}: {len(plan.tasks)} files in {len(plan.takes)} takes, "
-                    f"{plan.already} already verified"
-                )
-                await job.run()
-            except OffloadError as exc:
-                self.log_line(f"offload: {exc}", error=True)
-                return
-            finally:
-                self.offload_running = False
-            failed = [t for t in plan.tasks if t.state != "verified"]
-            for task in failed:
-                self.log_line(f"offload: {task.camera} {task.file.path} FAILED: {task.error}", error=True)
-            self.log_line(
-                f"offload: {len(plan.tasks) - len(failed)} of {len(plan.tasks)} files verified; "
-                f"{len(job.sealed)} take manifests written"
-            )
-            if not failed:
-                self.notify(f"offload finished: {len(plan.tasks)} files verified", timeout=5)
-
-        self.run_worker(run(), name="offload", group="offload", exit_on_error=False)
-
     def action_power_off(self) -> None:
         async def job() -> None:
-            names = self.target_names()
-            details = "\n".join(names) + "\n\nOver USB nothing wakes a sleeping camera: its button must."
-            title = f"Power off {len(names)} camera{'s' if len(names) != 1 else ''}?"
+            title, details = power_off_question(self.target_names())
             if await self.push_screen_wait(ConfirmScreen(title, details, "Power off", danger=True)):
-                self.log_report("power off", await self.rig.power_off(self.targets()))
+                self.log_report(await power_off(self.rig, self.targets()))
             else:
                 self.log_line("power off: cancelled")
 
         self.run_command("power_off", job)
 
+    # -- offload --------------------------------------------------------------------------------
+    def action_download(self) -> None:
+        self.push_screen(DownloadScreen(self))
+
+    def start_offload(self, dest: str) -> None:
+        """Offload every camera (or the selection) to `dest`; the job belongs to the App."""
+        try:
+            options = offload_options(self.config, dest)
+        except UsageError as exc:
+            self.notify(str(exc), severity="warning")
+            return
+        self.offload_dest = dest
+        run = OffloadRun(self.rig, options, self.ledger, self.targets(), on_file_done=self._file_done)
+        self.offload_run, self.offload_running = run, True
+
+        async def job() -> None:
+            try:
+                self.log_lines(await run.prepare())
+                report = await run.run()
+            except UsageError as exc:
+                self.log_line(f"offload: {exc}", error=True)
+                return
+            finally:
+                self.offload_running = False
+            self.log_lines(report.lines()[-1:])
+            if report.ok:
+                self.notify(f"offload finished: {len(report.plan.tasks)} files verified", timeout=5)
+
+        self.run_worker(job(), name="offload", group="offload", exit_on_error=False)
+
+    def _file_done(self, task: FileTask) -> None:
+        if task.state != "verified":
+            self.log_line(f"offload: FAILED {task.camera} {task.file.path}: {task.error}", error=True)
+
+    # -- selection, filter, names ---------------------------------------------------------------
     def action_toggle_select(self) -> None:
         key = self.query_one(CameraTable).cursor_key
         if key is None:
@@ -612,3 +452,95 @@ class RigApp(App[None]):
         if key in table.shown:
             table.move_cursor(row=table.get_row_index(key))
             table.focus()
+
+    def palette_entries(self) -> list[PaletteEntry]:
+        """Every action that applies now, and a jump to every camera."""
+        entries = []
+        for binding in self.BINDINGS:
+            assert isinstance(binding, Binding)
+            if binding.action != "quit" and self.check_action(binding.action, ()):
+                help_text = HELP_TEXT.get(binding.id or "", "")
+                entries.append(PaletteEntry(binding.description, help_text, partial(self.run_action, binding.action)))
+        for snapshot in self.snapshots:
+            name = self.name_of(snapshot.key)
+            entries.append(
+                PaletteEntry(f"Jump to {name}", snapshot.model or "camera", partial(self.jump_to, snapshot.key))
+            )
+        return entries
+
+    # -- Pis ------------------------------------------------------------------------------------
+    @on(PisUpdated)
+    def show_pis(self) -> None:
+        try:
+            pane = self.query_one(PiPane)
+        except NoMatches:
+            return  # closing
+        pane.apply([link.snapshot() for link in self.pis])
+
+    def _pi(self) -> PiLink | None:
+        name = self.query_one(PiPane).cursor_name if self.pis else None
+        return next((link for link in self.pis if link.endpoint.name == name), None)
+
+    def action_pi_save(self, fmt: str) -> None:
+        self._pi_job("save", lambda link: save(link, [fmt]))
+
+    def action_pi_stack(self) -> None:
+        self._pi_job("stacked save", save_stacked)
+
+    def _pi_job(self, verb: str, action: Callable[[PiLink], Awaitable[object]]) -> None:
+        link = self._pi()
+        if link is None:
+            return
+
+        async def job() -> None:
+            try:
+                report = await action(link)
+            except PiError as exc:
+                self.log_line(f"{link.endpoint.name}: {verb} failed: {exc}", error=True)
+                return
+            self.log_event(report.line())  # type: ignore[attr-defined]
+
+        self.run_worker(job(), name=f"{link.endpoint.name} {verb}", group="pi-commands", exit_on_error=False)
+
+    def action_pi_preview(self) -> None:
+        link = self._pi()
+        if link is None:
+            return
+
+        async def job() -> None:
+            width = max(20, min(self.size.width - 10, 120))
+            try:
+                picture = half_blocks(await link.frame(width), width)
+            except PiError as exc:
+                self.log_line(f"{link.endpoint.name}: preview failed: {exc}", error=True)
+                return
+            self.push_screen(PreviewScreen(link.endpoint.name, picture))
+
+        self.run_worker(job(), name="preview", group="pi-commands", exit_on_error=False)
+
+    def action_pi_pull(self) -> None:
+        link = self._pi()
+        if link is None:
+            return
+        name = link.endpoint.name
+
+        async def job() -> None:
+            dest = await self.push_screen_wait(
+                PromptScreen(f"Pull {name}'s captures into:", str(default_pull_folder(name)))
+            )
+            if not dest:
+                return
+            self.log_line(f"{name}: pulling captures into {dest}")
+
+            def progress(done: int, total: int) -> None:
+                link.pulled = f"pulling {done / 1e6:.1f} of {total / 1e6:.1f} MB"
+                self.post_message(PisUpdated())
+
+            try:
+                report = await pull(link, Path(dest).expanduser(), progress=progress)
+            except PiError as exc:
+                self.log_line(f"{name}: pull failed: {exc}", error=True)
+                return
+            self.log_lines(Line(f"{name}: {line.text}", line.problem) for line in pull_lines(report))
+
+        self.run_worker(job(), name="pull", group="pi-pull", exit_on_error=False)

@@ -12,9 +12,6 @@ from textual.widgets.data_table import RowDoesNotExist
 
 from rigtui.gopro.snapshot import CameraSnapshot
 
-LOW_BATTERY = 20
-LOW_MINUTES = 10
-
 
 @dataclass(frozen=True)
 class Column:
@@ -41,7 +38,8 @@ Cells = tuple[Cell, ...]
 
 
 def render_cells(snap: CameraSnapshot, name: str, selected: bool) -> Cells:
-    """What a camera's row shows; trouble in colour (low battery or SD, hot, cold, offline)."""
+    """What a camera's row shows; trouble in colour (low battery or SD as [rig] defines them, hot, cold,
+    offline)."""
     first = (("▸" if selected else " ") + name, "bold" if selected else "")
     if not snap.online:
         return (
@@ -52,14 +50,12 @@ def render_cells(snap: CameraSnapshot, name: str, selected: bool) -> Cells:
             (snap.last_error or "", "red"),
         )
     battery = "-" if snap.battery_percent is None else f"{snap.battery_percent}%{'+' if snap.charging else ''}"
-    battery_low = snap.battery_percent is not None and snap.battery_percent < LOW_BATTERY and not snap.charging
     if snap.sd_state not in (None, "ok"):
         sd = (str(snap.sd_state), "bold red")
     else:
         gigabytes = "-" if snap.sd_remaining_kb is None else f"{snap.sd_remaining_kb / 1024 / 1024:.0f}G"
         minutes = "" if snap.minutes_left is None else f" {snap.minutes_left}m"
-        low = snap.minutes_left is not None and snap.minutes_left < LOW_MINUTES
-        sd = (gigabytes + minutes, "bold red" if low else "")
+        sd = (gigabytes + minutes, "bold red" if snap.sd_low else "")
     temp = (
         ("HOT", "bold white on red") if snap.hot else ("COLD", "bold white on blue") if snap.cold else ("ok", "green")
     )
@@ -69,7 +65,7 @@ def render_cells(snap: CameraSnapshot, name: str, selected: bool) -> Cells:
         first,
         (snap.model or "?", ""),
         ("busy", "yellow") if snap.busy else ("ok", "green"),
-        (battery, "bold red" if battery_low else ""),
+        (battery, "bold red" if snap.battery_low else ""),
         sd,
         temp,
         rec,

@@ -6,8 +6,7 @@ back shows where it is.
 
 from __future__ import annotations
 
-import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -16,12 +15,20 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, ProgressBar, RichLog, Static
 
-from rigtui.gopro.offload import CameraProgress, Offload
-
-if TYPE_CHECKING:
-    from rigtui.tui.app import RigApp
+from rigtui.gopro.offload import CameraProgress
+from rigtui.ops.offload import OffloadRun
 
 BAR_WIDTH = 12
+
+
+class OffloadHost(Protocol):
+    """Who owns the offload (the app): the screen shows it and asks it to start one."""
+
+    offload_dest: str
+    offload_run: OffloadRun | None
+    offload_running: bool
+
+    def start_offload(self, dest: str) -> None: ...
 
 
 def bar(done: int, total: int) -> Text:
@@ -34,27 +41,19 @@ def bar(done: int, total: int) -> Text:
     return text
 
 
-def describe_rate(job: Offload) -> str:
-    done = sum(p.bytes_done for p in job.progress.values())
-    total = sum(p.bytes_total for p in job.progress.values())
-    if not job.started:
-        return "preparing…"
-    elapsed = (job.finished or time.monotonic()) - job.started
-    rate = done / elapsed if elapsed > 0 else 0.0
-    eta = (total - done) / rate if rate > 0 and not job.finished else 0.0
-    state = "finished" if job.finished else f"ETA {int(eta // 60)}:{int(eta % 60):02d}"
-    return f"{done / 1e9:.2f} of {total / 1e9:.2f} GB  {rate / 1e6:.0f} MB/s  {state}"
-
-
 class DownloadScreen(Screen[None]):
     BINDINGS = [Binding("escape", "leave", "Back (offload continues)", id="download.back")]
 
+    def __init__(self, host: OffloadHost) -> None:
+        super().__init__()
+        self.host = host
+        self._errors_shown = 0
+
     def compose(self) -> ComposeResult:
-        app: RigApp = self.app  # type: ignore[assignment]
         yield Static("Offload: every camera's footage into take folders, verified", id="download-title")
         with Horizontal(id="download-start"):
             yield Static("Destination: ", id="dest-label")
-            yield Input(app.offload_dest, placeholder="folder for the take folders; Enter starts", id="dest")
+            yield Input(self.host.offload_dest, placeholder="folder for the take folders; Enter starts", id="dest")
         yield ProgressBar(id="overall", show_eta=False)
         yield Static("", id="rate")
         yield DataTable(id="download-cameras", cursor_type="row")
@@ -75,23 +74,18 @@ class DownloadScreen(Screen[None]):
             table.add_column(label, key=key, width=width)
         self.set_interval(0.5, self.refresh_progress)
         self.refresh_progress()
-        if self.app_job is None:
+        if self.host.offload_run is None:
             self.query_one("#dest", Input).focus()
 
-    @property
-    def app_job(self) -> Offload | None:
-        return self.app.offload_job  # type: ignore[attr-defined, no-any-return]
-
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        app: RigApp = self.app  # type: ignore[assignment]
-        if app.offload_running:
-            app.notify("an offload is already running", severity="warning")
+        if self.host.offload_running:
+            self.notify("an offload is already running", severity="warning")
             return
-        app.start_offload(event.value.strip())
+        self.host.start_offload(event.value.strip())
 
     def refresh_progress(self) -> None:
-        job = self.app_job
-        self.query_one("#download-start").display = not self.app.offload_running  # type: ignore[attr-defined]
+        job = self.host.offload_run
+        self.query_one("#download-start").display = not self.host.offload_running
         if job is None:
             self.query_one("#rate", Static).update("Choose a destination and press Enter.")
             return
@@ -106,14 +100,13 @@ class DownloadScreen(Screen[None]):
         total = sum(p.bytes_total for p in job.progress.values())
         done = sum(p.bytes_done for p in job.progress.values())
         self.query_one("#overall", ProgressBar).update(total=max(total, 1), progress=done)
-        self.query_one("#rate", Static).update(describe_rate(job))
+        self.query_one("#rate", Static).update(job.rate())
         if job.plan:
             takes = "  ".join(f"{t.folder(job.options.prefix)} ({len(t.members)} cam)" for t in job.plan.takes[-6:])
             self.query_one("#takes", Static).update(f"takes: {takes}" if takes else "no takes")
         log = self.query_one("#download-errors", RichLog)
-        shown = getattr(self, "_errors_shown", 0)
         errors = [e for p in job.progress.values() for e in p.errors]
-        for line in errors[shown:]:
+        for line in errors[self._errors_shown :]:
             log.write(Text(line, style="red"))
         self._errors_shown = len(errors)
 

@@ -46,9 +46,9 @@ def sparkline(levels: list[float], width: int = 15) -> str:
 
 
 def pi_cells(snap: PiSnapshot) -> tuple[Text, ...]:
-    s: dict[str, Any] = snap.status or {}
+    s = snap.status
     state_style = {"online": "green", "stale": "bold yellow", "offline": "bold red"}.get(snap.state, "dim")
-    if not s or snap.state == "offline":
+    if s is None or snap.state == "offline":
         blank = Text("-", style="dim")
         return (
             Text(snap.name),
@@ -56,25 +56,21 @@ def pi_cells(snap: PiSnapshot) -> tuple[Text, ...]:
             *(blank,) * (len(COLUMNS) - 2),
             Text(snap.error or "", style="red"),
         )
-    night = bool(s.get("night"))
-    ring = s.get("ring") or {}
-    last = s.get("last_save") or {}
-    paths = last.get("paths") or [] if isinstance(last, dict) else []
-    exposure = s.get("exposure_us")
+    paths = s.last_save.paths if s.last_save else ()
     return (
         Text(snap.name),
         Text(snap.state, style=state_style),
-        Text("NIGHT" if night else "DAY", style="bold blue" if night else "bold yellow"),
-        Text(f"{s.get('level')} ({s.get('dark_threshold'):g}/{s.get('bright_threshold'):g})"),
+        Text("NIGHT" if s.night else "DAY", style="bold blue" if s.night else "bold yellow"),
+        Text(f"{s.level} ({s.dark_threshold:g}/{s.bright_threshold:g})"),
         Text(sparkline(snap.levels), style="cyan"),
-        Text(f"{ring.get('frames')}f {ring.get('seconds')}s"),
-        Text(f"{s.get('fps')}"),
-        Text("-" if exposure is None else f"{exposure / 1000:.0f}ms"),
-        Text("-" if s.get("gain") is None else f"{s.get('gain'):.1f}"),
+        Text(f"{s.ring.frames}f {s.ring.seconds}s"),
+        Text(f"{s.fps}"),
+        Text("-" if s.exposure_us is None else f"{s.exposure_us / 1000:.0f}ms"),
+        Text("-" if s.gain is None else f"{s.gain:.1f}"),
         Text(Path(paths[0]).name if paths else "-"),
-        Text("-" if s.get("disk_free_mb") is None else f"{s['disk_free_mb'] / 1000:.0f}G"),
-        Text("-" if s.get("rss_mb") is None else f"{s['rss_mb']}MiB", style="red" if s.get("dropped") else ""),
-        Text(str(s.get("error") or snap.pulled or ""), style="red" if s.get("error") else ""),
+        Text("-" if s.disk_free_mb is None else f"{s.disk_free_mb / 1000:.0f}G"),
+        Text("-" if s.rss_mb is None else f"{s.rss_mb}MiB", style="red" if s.dropped else ""),
+        Text(s.error or snap.pulled or "", style="red" if s.error else ""),
     )
 
 

@@ -18,11 +18,11 @@ def summarize(snapshots: list[CameraSnapshot], spread_ms: float | None, prime: s
     batteries = [s for s in online if s.battery_percent is not None and not s.charging]
     if batteries:
         low = min(batteries, key=lambda s: s.battery_percent or 0)
-        text.append(f"  batt {low.battery_percent}%", "bold red" if (low.battery_percent or 0) < 20 else "")
+        text.append(f"  batt {low.battery_percent}%", "bold red" if low.battery_low else "")
     cards = [s for s in online if s.minutes_left is not None]
     if cards:
         low_card = min(cards, key=lambda s: s.minutes_left or 0)
-        text.append(f"  sd {low_card.minutes_left} min", "bold red" if (low_card.minutes_left or 0) < 10 else "")
+        text.append(f"  sd {low_card.minutes_left} min", "bold red" if low_card.sd_low else "")
     if spread_ms is not None:
         text.append(f"  spread {spread_ms:.2f} ms")
     if prime:

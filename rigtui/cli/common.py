@@ -1,0 +1,66 @@
+"""What every command family shares: the options accepted anywhere, JSON and line output, questions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TextIO
+
+from rigtui.ops.errors import UsageError
+from rigtui.ops.report import Line
+
+
+def global_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
+    """Options accepted before or after the command; only the main parser sets their defaults."""
+
+    def default(value: object) -> object:
+        return value if defaults else argparse.SUPPRESS
+
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=default(None),
+        help="config file (default: ./config.toml, then ~/.config/rigtui/config.toml)",
+    )
+    parser.add_argument(
+        "--camera",
+        action="append",
+        default=default([]),
+        metavar="HOST[:PORT]",
+        help="a camera to use (repeatable); skips discovery",
+    )
+    parser.add_argument(
+        "--mdns-interface",
+        action="append",
+        default=default([]),
+        metavar="IP",
+        help="browse mDNS on this interface only (repeatable)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", default=default(False), help="machine output on stdout; logs go to stderr"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", default=default(False), help="log more to stderr")
+
+
+def describe(text: str) -> str:
+    """A help line as a description: capitalized, with a full stop."""
+    return text[0].upper() + text[1:] + "."
+
+
+def emit_json(data: object) -> None:
+    print(json.dumps(data, indent=1))
+
+
+def print_lines(lines: Iterable[Line], out: TextIO | None = None) -> None:
+    for line in lines:
+        print(line.text, file=out or sys.stdout, flush=True)
+
+
+def ask(question: str, why: str) -> str:
+    """A question answered on the terminal; without one, the command cannot go on (`why` says how)."""
+    if not sys.stdin.isatty():
+        raise UsageError(why)
+    return input(question).strip()

@@ -1,0 +1,111 @@
+"""`rigtui offload` and `rigtui format`: footage into take folders, verified; cards erased only when
+what they hold is safe. The rules are rigtui.ops's; this module prints, shows progress and asks."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import TextIO
+
+from rigtui.cli.common import ask, emit_json, print_lines
+from rigtui.cli.rig import add_rig_command, print_report
+from rigtui.config import Config
+from rigtui.gopro.offload import FileTask
+from rigtui.ops.format import DECLINED, execute_format, plan_format
+from rigtui.ops.offload import OffloadRun, offload_options, open_ledger, verified_line
+from rigtui.ops.rig import RigSession
+
+COMMANDS = {
+    "offload": "download every camera's footage into take folders, verified",
+    "format": "erase SD cards whose every file is verified as offloaded",
+}
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    offload = add_rig_command(commands, "offload", COMMANDS["offload"], offload_rig)
+    offload.add_argument("dest", metavar="DEST", help="folder the take folders go in")
+    offload.add_argument("--prefix", help="take folder prefix (default: [offload] prefix, 'take')")
+    offload.add_argument("--no-sidecars", action="store_true", help="leave LRV proxies and THM thumbnails")
+    offload.add_argument(
+        "--layout",
+        choices=("flat", "photogrammetry"),
+        help="photo takes as <take>/rig/<camera index>/<frame>.JPG with photogrammetry",
+    )
+    erase = add_rig_command(commands, "format", COMMANDS["format"], format_rig)
+    erase.add_argument("--yes", action="store_true", help="answer the 'erase?' question (never the gate)")
+    erase.add_argument(
+        "--force", action="store_true", help="erase unverified footage too, after typing the number of cameras"
+    )
+
+
+async def offload_rig(session: RigSession, args: argparse.Namespace, config: Config) -> bool:
+    options = offload_options(
+        config, args.dest, prefix=args.prefix, sidecars=False if args.no_sidecars else None, layout=args.layout
+    )
+    out = sys.stderr if args.json else sys.stdout  # with --json, stdout carries only the JSON
+    plain = not out.isatty()
+
+    def file_done(task: FileTask) -> None:
+        if plain and task.state == "verified":
+            print(verified_line(task), file=out, flush=True)
+
+    run = OffloadRun(session.rig, options, open_ledger(config), args.select, on_file_done=file_done)
+    planned = await run.prepare()
+    if not args.json:
+        print_lines(planned)
+    work = asyncio.ensure_future(run.run())
+    if not plain:
+        await show_bars(run, work, out)
+    report = await work
+    if args.json:
+        emit_json(report.to_json(options.prefix))
+    else:
+        print_lines(report.lines())
+    return report.ok
+
+
+async def show_bars(run: OffloadRun, work: asyncio.Future[object], out: TextIO) -> None:
+    """A bar per camera and one overall, on a terminal, until the offload ends."""
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+    columns = (
+        TextColumn("{task.description:24}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, transient=False, console=Console(file=out)) as bars:
+        rows = {camera: bars.add_task(camera, total=p.bytes_total or 1) for camera, p in run.progress.items()}
+        overall = bars.add_task("all cameras", total=1)
+        while not work.done():
+            for camera, row in rows.items():
+                progress = run.progress[camera]
+                bars.update(row, completed=progress.bytes_done, total=max(progress.bytes_total, 1))
+            done = sum(p.bytes_done for p in run.progress.values())
+            bars.update(overall, completed=done, total=max(sum(p.bytes_total for p in run.progress.values()), 1))
+            await asyncio.wait({work}, timeout=0.25)
+
+
+async def format_rig(session: RigSession, args: argparse.Namespace, config: Config) -> bool:
+    """Plan, show what each card holds, ask (typed count when footage would be lost), then erase."""
+    ledger = open_ledger(config)
+    plan = await plan_format(session.rig, ledger, args.select, force=args.force)
+    print_lines(plan.lines())
+    question = plan.confirmation()
+    if question is None:
+        print(plan.refusal())
+        return False
+    if question.typed is not None:
+        answer = ask(f"{question.question}: ", "--force needs a typed confirmation, so a terminal")
+        if answer != question.typed:
+            print(DECLINED)
+            return False
+    elif not args.yes:
+        answer = ask(f"{question.question} [y/N] ", "format asks before erasing: pass --yes when there is no terminal")
+        if answer.lower() not in ("y", "yes"):
+            print(DECLINED)
+            return False
+    return print_report(await execute_format(session.rig, ledger, plan), args)

@@ -1,0 +1,67 @@
+"""The `rigtui` command: parses arguments, loads config.toml once, runs one action, exits.
+
+Every command family registers its subcommands and returns whether it succeeded; this module alone
+turns that into an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from enum import IntEnum
+
+from rigtui import __version__
+from rigtui.cli import app, footage, pi, rig, sim
+from rigtui.cli.common import global_options
+from rigtui.config import ConfigError, load
+from rigtui.ops.errors import UsageError
+from rigtui.paths import state_dir
+
+
+class Exit(IntEnum):
+    OK = 0
+    FAILED = 1  # some camera, file or Pi failed; the output names it
+    USAGE = 2  # the command line or config.toml cannot be acted on; one line on stderr says why
+    INTERRUPTED = 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rigtui",
+        description="Run a multi-camera rig from a terminal. Without a command, rigtui opens its terminal app on "
+        "the rig config.toml describes; `rigtui demo` opens it on simulated cameras.",
+    )
+    parser.add_argument("--version", action="version", version=f"rigtui {__version__}")
+    global_options(parser, defaults=True)
+    parser.set_defaults(run=app.run_app)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    rig.register(commands)
+    footage.register(commands)
+    app.register(commands)
+    pi.register(commands)
+    sim.register(commands)
+    return parser
+
+
+def configure_logging(args: argparse.Namespace) -> None:
+    level = logging.DEBUG if args.verbose else logging.WARNING
+    log_format = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    if args.run in (app.run_app, app.run_demo):  # the app owns the terminal: log lines go to a file
+        state_dir().mkdir(parents=True, exist_ok=True)
+        logging.basicConfig(level=level, filename=state_dir() / "rigtui.log", format=log_format)
+    else:
+        logging.basicConfig(level=level, stream=sys.stderr, format=log_format)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args)
+    try:
+        return Exit.OK if args.run(args, load(args.config)) else Exit.FAILED
+    except (ConfigError, UsageError) as exc:
+        print(f"rigtui: {exc}", file=sys.stderr)
+        return Exit.USAGE
+    except KeyboardInterrupt:
+        return Exit.INTERRUPTED

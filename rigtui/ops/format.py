@@ -1,0 +1,181 @@
+"""Format: erase SD cards, only when what they hold is safely copied. A plan, then an execute.
+
+The plan reads every card and lists what each holds; a card is left out (never erased, forced or
+not) when it cannot be read, or its camera is offline, recording or busy. Footage the ledger does
+not show verified blocks the whole format unless the operator forces it, and forcing takes typing
+the number of cameras. Execute reads every card again, at the moment of erasing, and refuses a card
+that records now, cannot be read, holds a file the plan did not list, or whose verified copies are
+gone. The same plan, wording and confirmation rule serve the CLI and the TUI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from rigtui.gopro.errors import CameraError
+from rigtui.gopro.ledger import Ledger
+from rigtui.gopro.media import CardContents, card_contents, listed_entries, parse_media_list
+from rigtui.gopro.rig import CameraLink, Outcome, Rig
+from rigtui.gopro.snapshot import CameraSnapshot
+from rigtui.gopro.takes import camera_label
+from rigtui.ops.report import Line, Report
+
+SHOWN_FILES = 5  # unverified files named per camera in the plan's text
+DECLINED = "format: not confirmed; nothing erased"
+
+
+@dataclass(frozen=True)
+class CardPlan:
+    camera: str
+    entries: dict[str, str] = field(default_factory=dict)  # every listed "DIR/NAME" -> listed size
+    contents: CardContents = field(default_factory=lambda: CardContents(0, 0))
+    unverified: tuple[str, ...] = ()  # footage not verified as offloaded (and names not to be trusted)
+    left_out: str | None = None  # why this card is not erased at all
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """What the operator must answer before anything is erased."""
+
+    question: str
+    typed: str | None = None  # the exact text to type (forced erase); None: a yes/no question
+
+
+@dataclass(frozen=True)
+class FormatPlan:
+    cards: list[CardPlan]
+    force: bool
+
+    @property
+    def erasable(self) -> list[CardPlan]:
+        return [c for c in self.cards if c.left_out is None]
+
+    @property
+    def unverified(self) -> list[CardPlan]:
+        return [c for c in self.erasable if c.unverified]
+
+    @property
+    def allowed(self) -> bool:
+        """Something may be erased: a card can be, and unverified footage is only lost when forced."""
+        return bool(self.erasable) and (self.force or not self.unverified)
+
+    def refusal(self) -> str | None:
+        """Why nothing will be erased, in one line (None when the plan may go ahead)."""
+        if not self.erasable:
+            return "format: refused; no card can be erased"
+        if self.unverified and not self.force:
+            return "format: refused; offload these files first (rigtui offload DEST), or force it"
+        return None
+
+    def lines(self) -> list[Line]:
+        """What each card holds and what erasing it means; the same text in the CLI and the TUI."""
+        lines = [Line(f"left out  {c.camera}: {c.left_out}", True) for c in self.cards if c.left_out]
+        for card in self.unverified:
+            count = len(card.unverified)
+            files = f"{count} file{'s' if count != 1 else ''}: " + ", ".join(card.unverified[:SHOWN_FILES])
+            more = f" and {count - SHOWN_FILES} more" if count > SHOWN_FILES else ""
+            lines.append(Line(f"not verified  {card.camera}: {files}{more}", True))
+        lines += [Line(f"will erase  {c.camera}: {c.contents.describe()}") for c in self.erasable]
+        return lines
+
+    @property
+    def total(self) -> CardContents:
+        return CardContents(sum(c.contents.files for c in self.erasable), sum(c.contents.bytes for c in self.erasable))
+
+    def confirmation(self) -> Confirmation | None:
+        """None when nothing may be erased; else the question, typed when footage would be lost."""
+        if not self.allowed:
+            return None
+        count = len(self.erasable)
+        cameras = f"{count} camera{'s' if count != 1 else ''}"
+        if self.unverified:
+            lost = sum(len(c.unverified) for c in self.unverified)
+            return Confirmation(
+                f"{lost} file(s) on {len(self.unverified)} camera(s) are NOT verified as offloaded and will be lost. "
+                f"This erases {self.total.describe()} on {cameras}. Type the number of cameras to erase ({count})",
+                str(count),
+            )
+        return Confirmation(
+            f"Erase the SD cards of {cameras} ({self.total.describe()}; every file is verified as offloaded)?"
+        )
+
+
+def _held_back(snap: CameraSnapshot) -> str | None:
+    """Why a camera's card must not be erased now, whatever the ledger says."""
+    if not snap.online:
+        return f"offline ({snap.last_error})"
+    if snap.recording:
+        return "recording"
+    if snap.busy:
+        return "busy"
+    return None
+
+
+async def _read_card(link: CameraLink, ledger: Ledger) -> CardPlan:
+    """What a card holds and which of its footage is not verified; raises CameraError if unreadable."""
+    listing = await link.client.media_list()
+    parsed = parse_media_list(listing)
+    label = camera_label(link.key)
+    unverified = list(parsed.rejected)
+    for recording in parsed.recordings:
+        unverified += [f.path for f in recording.files if not ledger.verified(label, f.path, recording.cre, f.size)]
+    return CardPlan(link.key, listed_entries(listing), card_contents(listing), tuple(unverified))
+
+
+async def plan_format(
+    rig: Rig, ledger: Ledger, selection: Iterable[str] | None = None, *, force: bool = False
+) -> FormatPlan:
+    await rig.poll_once()  # fresh state: a camera that started recording must show it
+    links = rig.cameras(selection)
+    cards: dict[str, CardPlan] = {}
+
+    async def read(link: CameraLink) -> str:
+        cards[link.key] = await _read_card(link, ledger)
+        return ""
+
+    readable = [link for link in links if _held_back(link.snapshot()) is None]
+    for outcome in await rig.each(readable, read, timeout=60):
+        if not outcome.ok:
+            cards[outcome.key] = CardPlan(outcome.key, left_out=f"card could not be read: {outcome.detail}")
+    for link in links:
+        why = _held_back(link.snapshot())
+        if why is not None:
+            cards[link.key] = CardPlan(link.key, left_out=why)
+    return FormatPlan([cards[link.key] for link in links], force)
+
+
+async def execute_format(rig: Rig, ledger: Ledger, plan: FormatPlan) -> Report:
+    """Erase the plan's cards, each only if everything the plan relied on still holds now."""
+    outcomes = [Outcome(c.camera, False, f"not erased: {c.left_out}") for c in plan.cards if c.left_out]
+    if not plan.allowed:
+        return Report("format", outcomes, [plan.refusal() or "format: refused"])
+    planned = {c.camera: c for c in plan.erasable}
+    links = [link for link in rig.cameras() if link.key in planned]
+
+    async def erase(link: CameraLink) -> str:
+        card = planned[link.key]
+        await link.read_state()
+        why = _held_back(link.snapshot())
+        if why is not None:
+            raise CameraError(f"not erased: {why} now")
+        now = await _read_card(link, ledger)
+        added = sorted(set(now.entries.items()) - set(card.entries.items()))
+        if added:
+            raise CameraError(
+                f"not erased: the card holds {len(added)} file(s) the plan did not list, e.g. {added[0][0]}"
+            )
+        lost = sorted(set(now.unverified) - set(card.unverified))
+        if lost:
+            raise CameraError(f"not erased: {len(lost)} file(s) are no longer verified, e.g. {lost[0]}")
+        await link.client.erase_all()
+        await link.client.wait_idle(limit_s=30)
+        left = card_contents(await link.client.media_list())
+        if left.files:
+            raise CameraError(f"card still holds {left.describe()} after erasing")
+        return "card erased"
+
+    outcomes += await rig.each(links, erase, timeout=120)
+    gone = set(planned) - {link.key for link in links}
+    outcomes += [Outcome(key, False, "not erased: the camera left the rig") for key in sorted(gone)]
+    return Report("format", outcomes)

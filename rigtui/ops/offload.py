@@ -1,0 +1,185 @@
+"""Offload: the options (config.toml's [offload] with the operator's overrides), the run with its
+progress, and its report, the same for the CLI and the TUI. What "verified" means is the engine's
+(rigtui.gopro.offload); this module decides what is asked of it and what the operator is told."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rigtui.config import Config
+from rigtui.gopro.ledger import Ledger
+from rigtui.gopro.offload import CameraProgress, FileTask, Offload, OffloadError, OffloadOptions, OffloadPlan
+from rigtui.gopro.rig import Rig
+from rigtui.gopro.takes import TAKE_PREFIX
+from rigtui.ops.errors import UsageError
+from rigtui.ops.report import Line
+
+LAYOUTS = ("flat", "photogrammetry")
+
+
+def offload_options(
+    config: Config,
+    dest: str | Path,
+    *,
+    prefix: str | None = None,
+    sidecars: bool | None = None,
+    layout: str | None = None,
+) -> OffloadOptions:
+    """[offload] of config.toml, with what the operator chose for this run on top."""
+    cfg = config.offload
+    prefix = prefix if prefix is not None else cfg.prefix
+    if not re.fullmatch(TAKE_PREFIX, prefix):
+        raise UsageError(f"take prefix {prefix!r} must be 1 to 32 letters, digits, '_' or '-'")
+    layout = layout or cfg.layout
+    if layout not in LAYOUTS:
+        raise UsageError(f"layout {layout!r} is not one of {', '.join(LAYOUTS)}")
+    if not str(dest).strip():
+        raise UsageError("choose a destination folder for the take folders")
+    return OffloadOptions(
+        dest=Path(dest).expanduser(),
+        prefix=prefix,
+        sidecars=cfg.sidecars if sidecars is None else sidecars,
+        tolerance_s=cfg.tolerance_s,
+        per_camera=cfg.per_camera,
+        photogrammetry=layout == "photogrammetry",
+        retries=cfg.retries,
+    )
+
+
+def open_ledger(config: Config) -> Ledger:
+    return Ledger(Path(config.offload.ledger).expanduser() if config.offload.ledger else None)
+
+
+@dataclass(frozen=True)
+class OffloadReport:
+    root: Path
+    plan: OffloadPlan
+    manifests: list[Path]
+    seconds: float
+
+    @property
+    def failed(self) -> list[FileTask]:
+        return [t for t in self.plan.tasks if t.state != "verified"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.plan.unreachable and not self.plan.rejected
+
+    def lines(self) -> list[Line]:
+        """Every file that failed, then the run in one line."""
+        lines = [Line(f"FAILED {t.camera} {t.file.path}: {t.error}", True) for t in self.failed]
+        verified = len(self.plan.tasks) - len(self.failed)
+        done = sum(t.done for t in self.plan.tasks if t.state == "verified")
+        rate = done / max(self.seconds, 1e-6) / 1e6
+        lines.append(
+            Line(
+                f"offload: {verified} of {len(self.plan.tasks)} files verified ({done / 1e9:.2f} GB, {rate:.0f} MB/s), "
+                f"{len(self.failed)} failed; {len(self.manifests)} take manifests written",
+                bool(self.failed),
+            )
+        )
+        return lines
+
+    def to_json(self, prefix: str) -> dict[str, object]:
+        plan = self.plan
+        return {
+            "ok": self.ok,
+            "dest": str(self.root),
+            "already_verified": plan.already,
+            "takes": [
+                {"number": t.number, "folder": t.folder(prefix), "kind": t.kind, "cameras": sorted(t.members)}
+                for t in plan.takes
+            ],
+            "files": [
+                {
+                    "camera": t.camera,
+                    "path": t.file.path,
+                    "dest": t.relative,
+                    "state": t.state,
+                    "size": t.done,
+                    "error": t.error,
+                }
+                for t in plan.tasks
+            ],
+            "unreachable": plan.unreachable,
+            "rejected": plan.rejected,
+            "manifests": [str(p) for p in self.manifests],
+        }
+
+
+class OffloadRun:
+    """One offload: `prepare()` reads every card and plans, `run()` fetches and verifies. `progress`
+    (per camera) can be read at any time; `on_file_done` hears of every file as it ends."""
+
+    def __init__(
+        self,
+        rig: Rig,
+        options: OffloadOptions,
+        ledger: Ledger,
+        selection: Iterable[str] | None = None,
+        *,
+        on_file_done: Callable[[FileTask], None] = lambda task: None,
+    ) -> None:
+        self.options = options
+        self.job = Offload(rig, options, ledger, list(selection or []) or None, on_file_done=on_file_done)
+
+    @property
+    def root(self) -> Path:
+        return self.job.root
+
+    @property
+    def plan(self) -> OffloadPlan | None:
+        return self.job.plan
+
+    @property
+    def progress(self) -> dict[str, CameraProgress]:
+        return self.job.progress
+
+    async def prepare(self) -> list[Line]:
+        """Read every card and decide what goes where; the lines say what was found and left out."""
+        try:
+            plan = await self.job.prepare()
+        except OffloadError as exc:
+            raise UsageError(str(exc)) from None
+        lines = [Line(f"FAILED {camera}: {why}", True) for camera, why in sorted(plan.unreachable.items())]
+        lines += [
+            Line(f"FAILED {camera}: left out {entry}", True)
+            for camera, entries in sorted(plan.rejected.items())
+            for entry in entries
+        ]
+        lines.append(
+            Line(
+                f"offload to {self.root}: {len(plan.tasks)} files ({plan.bytes_total / 1e9:.2f} GB) in "
+                f"{len(plan.takes)} takes; {plan.already} already verified"
+            )
+        )
+        return lines
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.job.finished)
+
+    async def run(self) -> OffloadReport:
+        plan = await self.job.run()
+        return OffloadReport(self.root, plan, list(self.job.sealed), self.job.finished - self.job.started)
+
+    def rate(self) -> str:
+        """Where the run stands: bytes done of all, speed, and the time left."""
+        done = sum(p.bytes_done for p in self.progress.values())
+        total = sum(p.bytes_total for p in self.progress.values())
+        job = self.job
+        if not job.started:
+            return "preparing…"
+        elapsed = (job.finished or time.monotonic()) - job.started
+        speed = done / elapsed if elapsed > 0 else 0.0
+        eta = (total - done) / speed if speed > 0 and not job.finished else 0.0
+        state = "finished" if job.finished else f"ETA {int(eta // 60)}:{int(eta % 60):02d}"
+        return f"{done / 1e9:.2f} of {total / 1e9:.2f} GB  {speed / 1e6:.0f} MB/s  {state}"
+
+
+def verified_line(task: FileTask) -> str:
+    return f"verified {task.camera} {task.file.path} -> {task.relative} ({task.done} bytes)"

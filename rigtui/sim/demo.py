@@ -1,0 +1,83 @@
+"""The demo's world: simulated cameras with something to see (one refuses to record, one runs on a
+weak battery, two takes already on every card) and a simulated Pi (the real Pi service on the
+synthetic backend, a day every half minute, reached without SSH). Everything lives in this process
+and is gone when the demo ends."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from rigtui.pi.backends import SCRIPTS, SyntheticBackend
+from rigtui.pi.export import ExportSettings
+from rigtui.pi.night import NightSettings
+from rigtui.pi.server import LineServer
+from rigtui.pi.service import PiService, PiSettings
+from rigtui.sim.faults import FaultSpec
+from rigtui.sim.rig import SimRig, SimRigOptions
+
+
+@dataclass(frozen=True)
+class DemoCamera:
+    host: str
+    port: int
+    serial: str
+
+
+@dataclass(frozen=True)
+class DemoWorld:
+    cameras: list[DemoCamera]
+    pi_host: str
+    pi_port: int
+
+
+@asynccontextmanager
+async def demo_world(cameras: int) -> AsyncIterator[DemoWorld]:
+    # One camera refuses to start recording, one runs on a weak battery: the table shows both.
+    faults = [FaultSpec("7", "shutter-500", None)] if cameras >= 7 else []
+    sim = SimRig(
+        SimRigOptions(cameras=cameras, port=0, mdns=False, faults=faults, base_address="127.0.1.1", throttle_mbps=20.0)
+    )
+    await sim.start()
+    try:
+        if cameras >= 10:
+            weak = sim.server(10).camera
+            weak.usb_power, weak.battery = False, 14.0
+        # Two takes already on every card (camera 3 missed the second), for the download screen.
+        now = int(time.time() + time.localtime().tm_gmtoff)
+        for index, camera in enumerate(sim.cameras):
+            for take, ago in enumerate((1800, 900)):
+                if not (take == 1 and index == 2):
+                    await camera.add_recording(duration=60, cre=now - ago + index % 2, size=6_000_000)
+        service, server = await _start_pi()
+        try:
+            yield DemoWorld(
+                [DemoCamera(s.host, s.port, s.camera.serial) for s in sim.servers], server.bind, server.port
+            )
+        finally:
+            await server.close()
+            await asyncio.to_thread(service.stop)
+            shutil.rmtree(service.settings.export.folder.parent, ignore_errors=True)  # the demo's captures
+    finally:
+        await sim.stop()
+
+
+async def _start_pi() -> tuple[PiService, LineServer]:
+    folder = Path(tempfile.mkdtemp(prefix="rigtui-demo-pi-")) / "captures"
+    settings = PiSettings(
+        ring_frames=100,
+        night=NightSettings(min_dark_frames=10, min_bright_frames=10),
+        export=ExportSettings(folder=folder, min_free_mb=0),
+        auto_save_interval_s=30,
+    )
+    service = PiService(settings, SyntheticBackend(160, 120, 10.0, SCRIPTS["demo"]))
+    service.start()
+    server = LineServer(service, "127.0.0.1", 0)
+    await server.start()
+    return service, server
