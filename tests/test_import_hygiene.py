@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "rigtui"
-CORE = ("rigtui.gopro", "rigtui.pi", "rigtui.remote", "rigtui.config", "rigtui.ops")
+DEVICES = ("rigtui.gopro", "rigtui.pi", "rigtui.remote", "rigtui.config", "rigtui.paths", "rigtui.userstate")
+CORE = (*DEVICES, "rigtui.sessionlog", "rigtui.ops")
 SIM_MAY_IMPORT = ("rigtui.sim", "rigtui.pi", "rigtui.gopro.protocol", "rigtui.gopro.spec_tables")
 APP_LAUNCHER = "rigtui.cli.app"
 
@@ -81,6 +82,10 @@ def test_the_walk_sees_the_whole_package() -> None:
 
 def test_the_core_never_imports_a_front_end() -> None:
     assert offenders(CORE, ("textual", "rich", "argparse", "rigtui.cli", "rigtui.tui")) == []
+
+
+def test_devices_and_files_never_import_the_operations_above_them() -> None:
+    assert offenders(DEVICES, ("rigtui.ops", "rigtui.sim")) == []
 
 
 def test_the_tui_never_imports_the_cli_or_argparse() -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import signal
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -64,3 +66,13 @@ def ask(question: str, why: str) -> str:
     if not sys.stdin.isatty():
         raise UsageError(why)
     return input(question).strip()
+
+
+def stop_signal() -> asyncio.Event:
+    """An event that Ctrl+C or SIGTERM sets from now on, so a service stops cleanly (call it before
+    announcing the service: whoever reads the announcement may stop it at once)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop

@@ -13,7 +13,7 @@ from rigtui.cli.rig import add_rig_command, print_report
 from rigtui.config import Config
 from rigtui.gopro.offload import FileTask
 from rigtui.ops.format import DECLINED, execute_format, plan_format
-from rigtui.ops.offload import OffloadRun, offload_options, open_ledger, verified_line
+from rigtui.ops.offload import OffloadRun, file_line, offload_options, open_ledger
 from rigtui.ops.rig import RigSession
 
 COMMANDS = {
@@ -47,10 +47,12 @@ async def offload_rig(session: RigSession, args: argparse.Namespace, config: Con
     plain = not out.isatty()
 
     def file_done(task: FileTask) -> None:
-        if plain and task.state == "verified":
-            print(verified_line(task), file=out, flush=True)
+        line = file_line(task)
+        if plain and not line.problem:  # failures are listed once, at the end
+            print(line.text, file=out, flush=True)
 
-    run = OffloadRun(session.rig, options, open_ledger(config), args.select, on_file_done=file_done)
+    ledger = await asyncio.to_thread(open_ledger, config)
+    run = OffloadRun(session.rig, options, ledger, args.select, on_file_done=file_done)
     planned = await run.prepare()
     if not args.json:
         print_lines(planned)
@@ -91,7 +93,7 @@ async def show_bars(run: OffloadRun, work: asyncio.Future[object], out: TextIO) 
 
 async def format_rig(session: RigSession, args: argparse.Namespace, config: Config) -> bool:
     """Plan, show what each card holds, ask (typed count when footage would be lost), then erase."""
-    ledger = open_ledger(config)
+    ledger = await asyncio.to_thread(open_ledger, config)
     plan = await plan_format(session.rig, ledger, args.select, force=args.force)
     print_lines(plan.lines())
     question = plan.confirmation()

@@ -16,7 +16,7 @@ from rigtui import __version__
 from rigtui.cli import app, footage, pi, rig, sim
 from rigtui.cli.common import global_options
 from rigtui.config import ConfigError, load
-from rigtui.ops.errors import UsageError
+from rigtui.ops.errors import NothingFound, UsageError
 from rigtui.paths import state_dir
 
 
@@ -63,5 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, UsageError) as exc:
         print(f"rigtui: {exc}", file=sys.stderr)
         return Exit.USAGE
+    except NothingFound as exc:
+        print(f"rigtui: {exc}", file=sys.stderr)
+        return Exit.FAILED
     except KeyboardInterrupt:
         return Exit.INTERRUPTED

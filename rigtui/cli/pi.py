@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 from pathlib import Path
 
-from rigtui.cli.common import describe, emit_json, print_lines
+from rigtui.cli.common import describe, emit_json, print_lines, stop_signal
 from rigtui.config import Config
 from rigtui.ops.errors import UsageError
 from rigtui.ops.pi import find_pi, pi_link, pull, pull_lines, save
@@ -127,10 +126,7 @@ def run_serve(args: argparse.Namespace, config: Config) -> bool:
 
     async def serve() -> None:
         server = LineServer(service, args.bind or cfg.bind, cfg.port if args.port is None else args.port)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        stopped = stop_signal()
         try:
             await server.start()
         except OSError as exc:
@@ -142,7 +138,7 @@ def run_serve(args: argparse.Namespace, config: Config) -> bool:
             flush=True,
         )
         try:
-            await stop.wait()
+            await stopped.wait()
         finally:
             await server.close()
 

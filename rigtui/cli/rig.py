@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from collections.abc import Awaitable, Callable
 
 from rigtui.cli.common import describe, emit_json, global_options
@@ -83,9 +82,6 @@ def on_rig(args: argparse.Namespace, config: Config, command: RigCommand) -> boo
         session = RigSession(rig_options(config, cameras=args.camera, mdns_interfaces=args.mdns_interface))
         try:
             await session.open()
-            if not session.rig.links:
-                print("rigtui: no cameras found (check USB, or name them with --camera HOST[:PORT])", file=sys.stderr)
-                return False
             args.select = session.select(args.select)
             return await command(session, args, config)
         finally:

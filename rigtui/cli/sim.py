@@ -6,10 +6,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rigtui.cli.common import stop_signal
 from rigtui.config import Config
 from rigtui.ops.errors import UsageError
 
@@ -113,15 +113,12 @@ def run_sim(args: argparse.Namespace, config: Config) -> bool:
 
     async def serve() -> None:
         rig = SimRig(options)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        stopped = stop_signal()
         try:
             await rig.start()
             for line in rig.describe():
                 print(json.dumps(line), flush=True)
-            await stop.wait()
+            await stopped.wait()
         finally:
             await rig.stop()
 

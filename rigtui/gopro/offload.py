@@ -114,7 +114,7 @@ class Offload:
 
     async def prepare(self) -> OffloadPlan:
         """Read every camera's media list, cluster takes, and decide what to fetch where."""
-        self._check_destination()
+        await asyncio.to_thread(self._check_destination)  # a sleeping external drive may take seconds
         links = [link for link in self.rig.cameras(self.selection)]
         unreachable = {camera_label(link.key): f"offline: {link.last_error}" for link in links if not link.online}
         rejected: dict[str, list[str]] = {}
@@ -173,7 +173,7 @@ class Offload:
             progress = self.progress.setdefault(task.camera, CameraProgress(task.camera))
             progress.files += 1
             progress.bytes_total += task.estimate
-        self._check_space(self.plan)
+        await asyncio.to_thread(self._check_space, self.plan)
         return self.plan
 
     def _existing_takes(self) -> list[Take]:

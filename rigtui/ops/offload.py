@@ -71,7 +71,7 @@ class OffloadReport:
 
     def lines(self) -> list[Line]:
         """Every file that failed, then the run in one line."""
-        lines = [Line(f"FAILED {t.camera} {t.file.path}: {t.error}", True) for t in self.failed]
+        lines = [file_line(t) for t in self.failed]
         verified = len(self.plan.tasks) - len(self.failed)
         done = sum(t.done for t in self.plan.tasks if t.state == "verified")
         rate = done / max(self.seconds, 1e-6) / 1e6
@@ -181,5 +181,8 @@ class OffloadRun:
         return f"{done / 1e9:.2f} of {total / 1e9:.2f} GB  {speed / 1e6:.0f} MB/s  {state}"
 
 
-def verified_line(task: FileTask) -> str:
-    return f"verified {task.camera} {task.file.path} -> {task.relative} ({task.done} bytes)"
+def file_line(task: FileTask) -> Line:
+    """A file's end: verified where, or why it failed."""
+    if task.state == "verified":
+        return Line(f"verified {task.camera} {task.file.path} -> {task.relative} ({task.done} bytes)")
+    return Line(f"FAILED {task.camera} {task.file.path}: {task.error}", True)

@@ -13,7 +13,7 @@ from rigtui.config import Config
 from rigtui.gopro.discovery import DiscoveryError, Endpoint, MdnsBrowser, discover, merge, save_cache
 from rigtui.gopro.rig import Outcome, Rig, RigSettings
 from rigtui.gopro.snapshot import CameraSnapshot
-from rigtui.ops.errors import UsageError
+from rigtui.ops.errors import NothingFound, UsageError
 from rigtui.ops.report import Line
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,13 @@ def parse_endpoints(texts: Iterable[str]) -> tuple[Endpoint, ...]:
         raise UsageError(str(exc)) from None
 
 
+def configured_cameras(config: Config) -> tuple[Endpoint, ...]:
+    try:
+        return tuple(Endpoint.parse(text) for text in config.rig.cameras)
+    except DiscoveryError as exc:
+        raise config.error("rig", "cameras", str(exc)) from None
+
+
 def rig_options(
     config: Config,
     *,
@@ -67,7 +74,7 @@ def rig_options(
         settings=rig_settings(config),
         named=named,
         discovers=not named if discover is None else discover,
-        static=parse_endpoints(cfg.cameras),
+        static=configured_cameras(config),
         mdns_interfaces=interfaces if cfg.mdns else None,
         usb=cfg.usb_scan,
         cache=True,
@@ -88,35 +95,29 @@ class RigSession:
         self._arrivals: set[asyncio.Task[None]] = set()
 
     async def open(self) -> None:
-        """Find every camera findable now and bring them all up."""
+        """Find every camera findable now (waiting a few seconds for mDNS answers), bring them all up."""
+        await self.bring_up(await self._findable(self._interfaces()))
+        if not self.rig.links:
+            raise NothingFound("no cameras found (check USB, or name them with --camera HOST[:PORT])")
+
+    async def follow(self) -> None:
+        """Bring up the cameras known now, then keep listening for cameras announced over mDNS."""
+        await self.bring_up(await self._findable(None))
+        interfaces = self._interfaces()
+        if self.options.discovers and interfaces is not None:
+            self._browser = MdnsBrowser(interfaces, self._announced, self._departed)
+            await self._browser.start()
+
+    async def _findable(self, mdns_interfaces: list[str] | None) -> list[Endpoint]:
         if not self.options.discovers:
-            await self.bring_up(list(self.options.named))
-            return
-        found = await discover(
+            return list(self.options.named)
+        return await discover(
             static=self.options.named + self.options.static,
-            mdns_interfaces=self._interfaces(),
+            mdns_interfaces=mdns_interfaces,
             usb=self.options.usb,
             cache=self.options.cache,
             timeout_s=self.options.discovery_seconds,
         )
-        await self.bring_up(found)
-
-    async def follow(self) -> None:
-        """Bring up the cameras known now, then keep listening for cameras announced over mDNS."""
-        if not self.options.discovers:
-            await self.bring_up(list(self.options.named))
-            return
-        found = await discover(
-            static=self.options.named + self.options.static,
-            mdns_interfaces=None,
-            usb=self.options.usb,
-            cache=self.options.cache,
-        )
-        await self.bring_up(found)
-        interfaces = self._interfaces()
-        if interfaces is not None:
-            self._browser = MdnsBrowser(list(interfaces), self._announced, self._departed)
-            await self._browser.start()
 
     def _interfaces(self) -> list[str] | None:
         return None if self.options.mdns_interfaces is None else list(self.options.mdns_interfaces)
@@ -183,6 +184,12 @@ class StatusReport:
 
 def status(rig: Rig, selection: Iterable[str] | None = None) -> StatusReport:
     return StatusReport([link.snapshot() for link in rig.cameras(selection)], rig.collisions())
+
+
+def matches(snap: CameraSnapshot, nickname: str, text: str) -> bool:
+    """Whether a camera answers to a filter: its serial or address, nickname or model."""
+    needle = text.lower()
+    return any(needle in field.lower() for field in (snap.key, nickname, snap.model or ""))
 
 
 def actions_that_apply(snapshots: list[CameraSnapshot], selected: set[str], has_prime: bool) -> set[str]:

@@ -28,11 +28,11 @@ from rigtui.gopro.snapshot import CameraSnapshot
 from rigtui.ops.clock import sync_time
 from rigtui.ops.errors import UsageError
 from rigtui.ops.format import DECLINED, execute_format, plan_format
-from rigtui.ops.offload import OffloadRun, offload_options
+from rigtui.ops.offload import OffloadRun, file_line, offload_options
 from rigtui.ops.pi import default_pull_folder, pull, pull_lines, save, save_stacked
 from rigtui.ops.power import power_off, power_off_question
 from rigtui.ops.report import Line, Report
-from rigtui.ops.rig import RigOptions, RigSession, actions_that_apply
+from rigtui.ops.rig import RigOptions, RigSession, actions_that_apply, matches
 from rigtui.ops.settings import copy_settings, prime_of
 from rigtui.ops.shutter import RecordOptions, record, stop
 from rigtui.remote.pilink import PiError, PiLink
@@ -164,8 +164,8 @@ class RigApp(App[None]):
         if event.state != WorkerState.ERROR:
             return
         self.log_line(f"{event.worker.name or 'background job'} failed: {event.worker.error}", error=True)
-        if event.worker.group == "poller":
-            self.poll()  # the poller must not die with one bad tick
+        if event.worker.group in ("poller", "discovery"):
+            self.poll()  # the poller must not die with one bad tick, nor wait on a failed discovery
 
     # -- snapshots ------------------------------------------------------------------------------
     @on(SnapshotsUpdated)
@@ -177,14 +177,7 @@ class RigApp(App[None]):
         return self.state.nicknames.get(key) or key
 
     def visible(self) -> list[CameraSnapshot]:
-        needle = self.filter_text.lower()
-        if not needle:
-            return self.snapshots
-        return [
-            s
-            for s in self.snapshots
-            if needle in s.key.lower() or needle in self.name_of(s.key).lower() or needle in (s.model or "").lower()
-        ]
+        return [s for s in self.snapshots if matches(s, self.name_of(s.key), self.filter_text)]
 
     def refresh_view(self) -> None:
         try:
@@ -381,8 +374,9 @@ class RigApp(App[None]):
         self.run_worker(job(), name="offload", group="offload", exit_on_error=False)
 
     def _file_done(self, task: FileTask) -> None:
-        if task.state != "verified":
-            self.log_line(f"offload: FAILED {task.camera} {task.file.path}: {task.error}", error=True)
+        line = file_line(task)
+        if line.problem:  # verified files would drown the log
+            self.log_line(f"offload: {line.text}", error=True)
 
     # -- selection, filter, names ---------------------------------------------------------------
     def action_toggle_select(self) -> None:
