@@ -10,6 +10,7 @@ import os
 import pty
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,7 +70,7 @@ async def prepare(rig: SimRig, tmp_path: Path, change: str) -> None:
             await http.get(url(second, "/_sim/fault?set=malformed"))
         elif change == "recording":
             assert (await http.get(url(second, "/gopro/camera/shutter/start"))).status_code == 200
-        else:
+        elif change == "new-recording":
             await second.camera.add_recording(duration=5, size=100_000)
 
 
@@ -137,3 +138,38 @@ async def test_the_cli_and_the_app_erase_the_same_cards(rig: SimRig, tmp_path: P
     await (through_the_cli if front_end == "cli" else through_the_app)(rig, tmp_path, case)
     await asyncio.sleep(0.2)
     assert erased(rig) == case.erased, f"{name} through the {front_end}"
+
+
+@pytest.mark.rig(cameras=2, models=("HERO12",))
+async def test_what_changes_while_the_question_waits_is_never_erased(rig: SimRig, tmp_path: Path) -> None:
+    """The erase checks every card again when it happens: a camera that started recording and a
+    card that got a new file while the operator read the question are both left alone."""
+    await prepare(rig, tmp_path, "nothing")
+    config = parse(config_text(tmp_path))
+    endpoints = [Endpoint(s.host, s.port, s.camera.serial) for s in rig.servers]
+    app = make_app(
+        config, rig_options(config, endpoints=endpoints), state=UserState(path=tmp_path / "s.toml"), log_dir=tmp_path
+    )
+    async with app.run_test(size=(100, 30)) as pilot:
+        log = app.query_one("#log", RichLog)
+
+        async def until(condition: Callable[[], bool]) -> None:
+            deadline = time.monotonic() + 30
+            while not condition():
+                assert time.monotonic() < deadline, "\n".join(line.text for line in log.lines)
+                await pilot.pause(0.05)
+
+        await until(lambda: len(app.query_one(CameraTable).shown) == 2)
+        await pilot.press("f")
+        await until(lambda: isinstance(app.screen, ConfirmScreen))
+        first, second = rig.servers
+        async with httpx.AsyncClient(trust_env=False) as http:
+            assert (await http.get(url(first, "/gopro/camera/shutter/start"))).status_code == 200
+        await until(lambda: first.camera.encoding)
+        await second.camera.add_recording(duration=5, size=100_000)
+        await pilot.press("y")
+        await until(lambda: "format: 0 of 2 cameras ok" in "\n".join(line.text for line in log.lines))
+        text = "\n".join(line.text for line in log.lines)
+    assert f"{first.camera.serial} FAILED: not erased: recording now" in text
+    assert f"{second.camera.serial} FAILED: not erased: the card holds 1 file(s) the plan did not list" in text
+    assert all(server.camera.media.items for server in rig.servers)
