@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import unicodedata
 from pathlib import Path
 
 
@@ -28,3 +29,46 @@ def state_dir() -> Path:
 
 def config_dir() -> Path:
     return _base("XDG_CONFIG_HOME", ".config") / "rigtui"
+
+
+# -- destinations -------------------------------------------------------------------------------------
+UNSHOWABLE = ("Cc", "Cf", "Cs")  # Unicode categories: control, format (bidi, zero-width), surrogate
+
+
+class UnsafePath(ValueError):
+    """A name that must not become a path under a destination; str() says which and why."""
+
+
+def destination(root: Path, relative: str) -> Path:
+    """Where `relative` (built from names a camera, a Pi or the operator gave) goes under `root`.
+
+    The one function that turns such names into paths: it refuses an empty or absolute name, `.`
+    and `..` parts, backslashes, NUL and other control characters (C0 and C1), invisible format
+    characters (bidi overrides, zero-width) and lone surrogates, and anything that lands outside
+    `root` once the links already on disk are followed."""
+    if not relative or any(unicodedata.category(c) in UNSHOWABLE for c in relative):
+        raise UnsafePath(f"{relative!r}: empty or has control, format or surrogate characters")
+    if "\\" in relative or relative.startswith("/"):
+        raise UnsafePath(f"{relative!r}: absolute, or has a backslash")
+    parts = relative.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise UnsafePath(f"{relative!r}: has an empty, '.' or '..' part")
+    path = root.joinpath(*parts)
+    base = root.resolve()
+    if not path.resolve().is_relative_to(base):
+        raise UnsafePath(f"{relative!r}: leads outside {base}")
+    return path
+
+
+class NameClaims:
+    """Names already given out under one destination: two that differ only by case would be one
+    file on a case-insensitive disk (exFAT, APFS, NTFS), so the second is refused."""
+
+    def __init__(self) -> None:
+        self._claimed: dict[str, str] = {}
+
+    def claim(self, relative: str) -> None:
+        folded = relative.casefold()
+        holder = self._claimed.setdefault(folded, relative)
+        if holder != relative:
+            raise UnsafePath(f"{relative!r}: the same file as {holder!r} on a disk that ignores case")

@@ -1,7 +1,8 @@
 """What the operator chose in the TUI: the prime camera and nicknames.
 
 Kept in a small TOML file in the user's data folder, written atomically with tomli-w; the user's
-own config.toml is never rewritten. A damaged file is set aside, never a reason to stop.
+own config.toml is never rewritten. A damaged file is set aside (renamed `.damaged-...`, for the
+operator to look at), never a reason to stop, and never silently overwritten.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import tomli_w
 
+from rigtui.files import set_aside, write_atomically
 from rigtui.paths import data_dir
 
 log = logging.getLogger(__name__)
@@ -28,21 +30,31 @@ class UserState:
     def load(cls, path: Path | None = None) -> UserState:
         path = path or data_dir() / "state.toml"
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            prime, nicknames = _checked(tomllib.loads(path.read_text(encoding="utf-8")))
+            return cls(prime, nicknames, path)
         except FileNotFoundError:
             return cls(path=path)
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            log.warning("ignoring unreadable state file %s (%s)", path, exc)
+        # decoding and TOML errors are ValueErrors; deep nesting can raise RecursionError
+        except (IsADirectoryError, ValueError, TypeError, RecursionError) as exc:
+            why = str(exc)
+        except OSError as exc:  # unreadable (permissions, I/O): not damage, so left where it is
+            log.warning("cannot read the state file %s (%s): using defaults", path, exc.strerror or exc)
             return cls(path=path)
-        nicknames = data.get("nicknames", {})
-        return cls(
-            prime=str(data.get("prime", "")),
-            nicknames={str(k): str(v) for k, v in nicknames.items()} if isinstance(nicknames, dict) else {},
-            path=path,
-        )
+        set_aside(path, "state file", why, ": using defaults")
+        return cls(path=path)
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(tomli_w.dumps({"prime": self.prime, "nicknames": self.nicknames}), encoding="utf-8")
-        tmp.replace(self.path)
+        write_atomically(self.path, tomli_w.dumps({"prime": self.prime, "nicknames": self.nicknames}).encode())
+
+
+def _checked(data: dict[str, object]) -> tuple[str, dict[str, str]]:
+    """Prime and nicknames, if the file holds what `save` writes; TypeError or ValueError says what not."""
+    unknown = set(data) - {"prime", "nicknames"}
+    if unknown:
+        raise ValueError(f"unknown keys {sorted(unknown)}")
+    prime, nicknames = data.get("prime", ""), data.get("nicknames", {})
+    if not isinstance(prime, str):
+        raise TypeError("prime is not a string")
+    if not isinstance(nicknames, dict) or not all(isinstance(v, str) for v in nicknames.values()):
+        raise TypeError("nicknames is not a table of strings")
+    return prime, nicknames

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 from rigtui.gopro.media import MediaFile, Recording, card_contents, parse_media_list
+from rigtui.gopro.replies import MediaListing, decode
 from rigtui.gopro.takes import Take, cluster, destination
 
 LISTING = {
@@ -54,8 +57,13 @@ LISTING = {
 }
 
 
+def typed(listing: dict[str, object]) -> MediaListing:
+    """A media list as it comes through the parse boundary."""
+    return decode("/gopro/media/list", 200, json.dumps(listing).encode(), MediaListing)
+
+
 def test_media_list_becomes_recordings_with_chapters_sidecars_photos_and_bursts() -> None:
-    parsed = parse_media_list(LISTING)
+    parsed = parse_media_list(typed(LISTING))
     video, photo, burst, other = parsed.recordings
     assert video.kind == "video" and [f.name for f in video.files] == ["GX010007.MP4", "GX020007.MP4"]
     assert video.size == 10_000_000_000, "sizes over 4 GiB, from strings"
@@ -76,7 +84,7 @@ def test_media_list_becomes_recordings_with_chapters_sidecars_photos_and_bursts(
         "100GOPRO/../../escape.MP4: name '../../escape.MP4' is not a camera file name",
         "100GOPRO/GX010042.MP4: s='lots' is not a number",
     ]
-    assert card_contents(LISTING).files == 8
+    assert card_contents(typed(LISTING)).files == 8
 
 
 def rec(cre: int, name: str = "GX010001.MP4", kind: str = "video") -> Recording:

@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 from conftest import cameras_of, run_rigtui
 
+from rigtui.files import DEST_LOCK
 from rigtui.gopro.media import parse_media_list
+from rigtui.gopro.replies import MediaListing, decode
 from rigtui.sim.rig import SimRig
 from rigtui.sim.server import CameraServer
 
@@ -64,8 +66,14 @@ def card_files(server: CameraServer) -> dict[str, Path]:
     return {p.name: p for p in server.camera.media.dcim.rglob("*") if p.is_file()}
 
 
+def take_folders(dest: Path) -> list[Path]:
+    """The take folders in `dest`."""
+    return sorted(p for p in dest.iterdir() if p.is_dir())
+
+
 def offloaded(dest: Path) -> list[Path]:
-    return sorted(p for p in dest.rglob("*") if p.is_file() and "ascmhl" not in p.parts)
+    """The files an offload put in `dest` (not its manifests, nor the lock saying who writes there)."""
+    return sorted(p for p in dest.rglob("*") if p.is_file() and "ascmhl" not in p.parts and p.name != DEST_LOCK)
 
 
 @pytest.mark.rig(cameras=6, models=("HERO12", "HERO13"))
@@ -75,7 +83,7 @@ async def test_three_takes_on_six_cameras_land_verified_and_manifested(rig: SimR
     code, out, err = await rigtui(tmp_path, "offload", str(dest), "--json", *cameras_of(rig))
     assert code == 0, err + out
     report = json.loads(out)
-    folders = sorted(p.name for p in dest.iterdir())
+    folders = sorted(p.name for p in take_folders(dest))
     assert [f[:7] for f in folders] == ["take01_", "take02_", "take03_"]
     takes = {t["number"]: t for t in report["takes"]}
     serials = sorted(s.camera.serial for s in rig.servers)
@@ -95,7 +103,7 @@ async def test_three_takes_on_six_cameras_land_verified_and_manifested(rig: SimR
             assert sha(copy) == sha(originals[copy.name.split("_", 1)[1]])
     assert not list(dest.rglob("*.part"))
     if ASCMHL:
-        for folder in dest.iterdir():
+        for folder in take_folders(dest):
             result = subprocess.run([ASCMHL, "create", "-h", "xxh64", str(folder)], capture_output=True, text=True)
             assert result.returncode == 0, result.stdout + result.stderr
         victim = next((dest / folders[0]).glob("*.MP4"))
@@ -113,12 +121,12 @@ async def test_rerun_adds_new_takes_without_renumbering_or_touching_old_ones(rig
     await shoot(rig, skip={0: {3}, 1: {3}, 2: {3}})
     dest = tmp_path / "footage"
     assert (await rigtui(tmp_path, "offload", str(dest), *cameras_of(rig)))[0] == 0
-    before = {p: (p.stat().st_mtime_ns, sha(p)) for p in dest.rglob("*") if p.is_file()}
+    before = {p: (p.stat().st_mtime_ns, sha(p)) for p in dest.rglob("*") if p.is_file() and p.name != DEST_LOCK}
     for server in rig.servers:
         await server.camera.add_recording(duration=20, cre=BASE + 3 * 600, size=300_000)
     code, out, _ = await rigtui(tmp_path, "offload", str(dest), *cameras_of(rig))
     assert code == 0, out
-    assert sorted(p.name[:7] for p in dest.iterdir()) == ["take01_", "take02_", "take03_"]
+    assert sorted(p.name[:7] for p in take_folders(dest)) == ["take01_", "take02_", "take03_"]
     assert all((p.stat().st_mtime_ns, sha(p)) == state for p, state in before.items()), "old takes untouched"
     code, out, _ = await rigtui(tmp_path, "offload", str(dest), *cameras_of(rig))
     assert code == 0 and "offload: 0 of 0 files verified" in out, "nothing twice"
@@ -188,7 +196,7 @@ async def test_kill_9_mid_offload_then_rerun_verifies_everything_once(rig: SimRi
         for copy in (p for p in offloaded(dest) if p.name.startswith(server.camera.serial)):
             assert sha(copy) == sha(originals[copy.name.split("_", 1)[1]])
     if ASCMHL:
-        for folder in dest.iterdir():
+        for folder in take_folders(dest):
             result = subprocess.run([ASCMHL, "create", "-h", "xxh64", str(folder)], capture_output=True, text=True)
             assert result.returncode == 0, result.stdout + result.stderr
 
@@ -205,8 +213,8 @@ async def test_format_refuses_until_everything_is_verified_then_erases(rig: SimR
     assert (await rigtui(tmp_path, "offload", str(dest), "--select", first, *cameras_of(rig)))[0] == 0
     code, out, _ = await rigtui(tmp_path, "format", "--yes", *cameras_of(rig))
     assert code == 1 and first not in out.split("format: refused")[0].replace(f"will erase  {first}", "")
-    code, out, _ = await rigtui(tmp_path, "format", "--yes", "--select", first, *cameras_of(rig))
-    assert code == 0, out
+    code, out, err = await rigtui(tmp_path, "format", "--yes", "--select", first, *cameras_of(rig))
+    assert code == 0, out + err
     assert not rig.servers[0].camera.media.items and rig.servers[1].camera.media.items
     code, _, err = await rigtui(tmp_path, "format", "--select", first, *cameras_of(rig))
     assert code == 2 and "pass --yes when there is no terminal" in err
@@ -260,7 +268,7 @@ async def test_a_full_disk_is_refused_before_anything_is_written(rig: SimRig, tm
     try:
         code, _, err = await rigtui(tmp_path, "offload", str(disk / "footage"), *cameras_of(rig))
         assert code == 2 and "GB free; this offload needs" in err and len(err.strip().splitlines()) == 1
-        assert not any(p.is_file() for p in (disk / "footage").rglob("*"))
+        assert not any(p.is_file() and p.name != DEST_LOCK for p in (disk / "footage").rglob("*"))
     finally:
         subprocess.run(["umount", str(disk)], check=False)
 
@@ -274,13 +282,14 @@ async def test_photo_takes_in_the_photogrammetry_layout(rig: SimRig, tmp_path: P
         tmp_path, "offload", str(dest), "--layout", "photogrammetry", "--prefix", "scene", *cameras_of(rig)
     )
     assert code == 0, err + out
-    (take,) = dest.iterdir()
+    (take,) = take_folders(dest)
     assert take.name.startswith("scene01_")
     assert sorted(str(p.relative_to(take)) for p in take.rglob("*.JPG")) == [
         "rig/001/GOPR0001.JPG",
         "rig/002/GOPR0001.JPG",
     ]
-    listing = parse_media_list(rig.servers[0].camera.media.media_list())
+    body = json.dumps(rig.servers[0].camera.media.media_list()).encode()
+    listing = parse_media_list(decode("/gopro/media/list", 200, body, MediaListing))
     assert listing.recordings[0].kind == "photo"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -165,3 +166,71 @@ async def test_echo_save_jpg_into_nc_writes_a_file(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 20) == 0
+
+
+def resident_kib() -> int:
+    """This process's resident memory (the server runs in it)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS in /proc/self/status")
+
+
+async def closed_within(reader: asyncio.StreamReader, within: float) -> bool:
+    """Whether the server closes the connection within `within` s (what it sends meanwhile is read and forgotten)."""
+
+    async def read_all() -> None:
+        with contextlib.suppress(ConnectionError):
+            while await reader.read(1 << 16):
+                pass
+
+    try:
+        await asyncio.wait_for(read_all(), within)
+    except TimeoutError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc (Linux)")
+async def test_a_subscriber_that_talks_back_is_dropped_without_buffering_what_it_sends(pi: LineServer) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", pi.port)
+    writer.write(b"subscribe\n")
+    await asyncio.wait_for(reader.readline(), 3)
+    peak = before = resident_kib()
+
+    async def watch_memory() -> None:
+        nonlocal peak
+        while True:
+            peak = max(peak, resident_kib())
+            await asyncio.sleep(0.005)
+
+    watcher = asyncio.create_task(watch_memory())
+    block, sent = bytes(1 << 20), 0
+    try:
+        with contextlib.suppress(ConnectionError):
+            while sent < 50 << 20:
+                writer.write(block)
+                await asyncio.wait_for(writer.drain(), 5)
+                sent += len(block)
+        closed = await closed_within(reader, 5)
+    finally:
+        watcher.cancel()
+        writer.close()
+    assert peak - before < 8 << 10, f"the server's memory grew by {(peak - before) >> 10} MiB"
+    assert closed, "dropped within 5 s"
+    assert sent < 50 << 20, "the server stopped reading: the client could not send it all"
+    assert (await ask(pi, "health\n")).startswith("RSS="), "still serving"
+
+
+async def test_a_subscriber_that_does_not_read_is_dropped(pi: LineServer) -> None:
+    pi.status_line = lambda: "x" * (1 << 20)  # type: ignore[method-assign]  # lines a stuck client cannot take
+    reader, writer = await asyncio.open_connection("127.0.0.1", pi.port)
+    writer.write(b"subscribe\n")
+    try:
+        await asyncio.sleep(0.5)
+        others = await asyncio.gather(*(ask(pi, "night_level\n") for _ in range(5)))
+        assert all(reply.startswith("LEVEL=") for reply in others), "others are served meanwhile"
+        await asyncio.sleep(8)  # not reading: the server's buffer fills and its drain does not finish
+        assert await closed_within(reader, 5), "dropped: it fell behind"
+    finally:
+        writer.close()

@@ -314,3 +314,35 @@ async def test_watch_shows_a_garbage_stream_offline_with_the_reason_then_recover
         watcher.cancel()
         await asyncio.gather(watcher, return_exceptions=True)
         await link.close()
+
+
+async def test_replies_shown_to_the_operator_are_one_short_line_without_control_characters(
+    bad_pi: Callable[[list[bytes]], Awaitable[BadPi]],
+) -> None:
+    from rigtui.ops.pi import save
+
+    owned = "\x1b]0;owned\x07\x1b[2J\r\x9b31m"
+    pi = await bad_pi([f"SAVED {owned}/home/pi/a.jpg {'x' * 500_000}\n".encode(), f"NO_FRAME {owned}\n".encode()])
+    link = pi.link()
+    try:
+        report = await save(link, ["jpg"])
+        with pytest.raises(PiError) as no_frame:
+            await link.frame(32)
+    finally:
+        await link.close()
+    shown = report.line().text
+    assert report.ok and shown.startswith("pi-x: SAVED \N{REPLACEMENT CHARACTER}]0;owned\N{REPLACEMENT CHARACTER}")
+    assert shown.isprintable() and len(shown) <= MAX_TEXT + 10, "capped, and nothing a terminal obeys"
+    assert str(no_frame.value).startswith("pi-x: NO_FRAME \N{REPLACEMENT CHARACTER}]0;owned")
+    assert str(no_frame.value).isprintable()
+
+
+async def test_a_reply_of_a_mebibyte_or_more_is_refused(bad_pi: Callable[[list[bytes]], Awaitable[BadPi]]) -> None:
+    pi = await bad_pi([b"SAVED " + b"x" * (1 << 20) + b"\n"])
+    link = pi.link()
+    try:
+        with pytest.raises(PiError) as refused:
+            await link.command("save")
+    finally:
+        await link.close()
+    assert str(refused.value) == f"pi-x: save reply is {1 << 20} bytes or longer: refused"

@@ -10,8 +10,9 @@ import httpx
 import pytest
 from conftest import url
 
-from rigtui.gopro.client import CameraBusy, CameraClient, ClientPolicy, MalformedReply
+from rigtui.gopro.client import CameraClient, ClientPolicy
 from rigtui.gopro.discovery import Endpoint
+from rigtui.gopro.errors import CameraBusy, CameraProtocolError
 from rigtui.gopro.protocol import SETTINGS
 from rigtui.gopro.rig import Rig, RigSettings
 from rigtui.gopro.settings import option_name
@@ -138,7 +139,7 @@ async def test_client_raises_typed_errors(rig: SimRig) -> None:
         with pytest.raises(CameraBusy, match="Camera is busy"):
             await client.media_list()
         await set_fault(server, "set=malformed")
-        with pytest.raises(MalformedReply):
+        with pytest.raises(CameraProtocolError):
             await client.state()
     finally:
         await client.close()

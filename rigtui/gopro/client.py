@@ -12,41 +12,37 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
 
 from rigtui.gopro.errors import (
-    CameraBusy,
-    CameraError,
     CameraHTTPError,
     CameraOffline,
+    CameraProtocolError,
     CameraTimeout,
-    MalformedReply,
-    SettingRejected,
 )
 from rigtui.gopro.protocol import DEFAULT_PORT, OGP_VERSION, Status
+from rigtui.gopro.replies import (
+    DateTime,
+    Ignored,
+    Info,
+    MediaListing,
+    Presets,
+    State,
+    Version,
+    decode,
+    shown,
+)
 from rigtui.gopro.warm import WarmConnection, WarmReply
 
-__all__ = [
-    "CameraBusy",
-    "CameraClient",
-    "CameraError",
-    "CameraHTTPError",
-    "CameraOffline",
-    "CameraState",
-    "CameraTimeout",
-    "ClientPolicy",
-    "MalformedReply",
-    "Preset",
-    "SettingRejected",
-]
+T = TypeVar("T")
+
 
 MAX_REPLY_BYTES = 1024 * 1024
 MAX_MEDIA_LIST_BYTES = 32 * 1024 * 1024  # thousands of files on a big card
@@ -96,29 +92,54 @@ class MediaStream:
     blocks: AsyncIterator[bytes]
 
 
-def parse_state(data: Any) -> CameraState:
-    if not isinstance(data, dict) or not isinstance(data.get("status"), dict):
-        raise MalformedReply("state reply has no status object")
+# Status values are whole numbers or short strings; anything else (or out of this range) is dropped.
+STATUS_RANGE = (-(2**31), 2**63 - 1)
+# The statuses rigtui acts on, and what their values can mean; a value outside its range is dropped.
+STATUS_RANGES: dict[int, tuple[int, int]] = {
+    Status.BATTERY_BARS: (0, 4),
+    Status.HOT: (0, 1),
+    Status.BUSY: (0, 1),
+    Status.ENCODING: (0, 1),
+    Status.VIDEO_SECONDS: (0, 2**31 - 1),
+    Status.SD_STATE: (-1, 255),
+    Status.VIDEO_MINUTES_REMAINING: (0, 2**31 - 1),
+    Status.SD_REMAINING_KB: (0, 2**53),
+    Status.MIN_POLL_PERIOD_MS: (0, 10_000),  # the poller waits this long between ticks
+    Status.BATTERY_PERCENT: (0, 100),
+    Status.COLD: (0, 1),
+    Status.SD_CAPACITY_KB: (0, 2**53),
+}
+# Every action waits for or checks these (a camera is ready only when both read 0): a state without
+# them readable is no state.
+REQUIRED_STATUSES = (Status.BUSY, Status.ENCODING)
+
+
+def parse_state(state: State) -> CameraState:
+    """The statuses and settings rigtui can use; unknown keys and odd values are left out. Raises
+    CameraProtocolError when busy (8) or encoding (10) cannot be read."""
     status: dict[int, int | str] = {}
-    for key, value in data["status"].items():
-        if isinstance(key, str) and key.isdigit() and isinstance(value, int | str) and not isinstance(value, bool):
+    for key, value in state.status.items():
+        if not (key.isascii() and key.isdigit() and len(key) <= 6):
+            continue
+        low, high = STATUS_RANGES.get(int(key), STATUS_RANGE)
+        if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
             status[int(key)] = value
-    settings: dict[int, int] = {}
-    raw_settings = data.get("settings")
-    if isinstance(raw_settings, dict):
-        for key, value in raw_settings.items():
-            if isinstance(key, str) and key.isdigit() and isinstance(value, int) and not isinstance(value, bool):
-                settings[int(key)] = value
+        elif isinstance(value, str) and int(key) not in STATUS_RANGES:
+            status[int(key)] = shown(value, 64)
+    if any(required not in status for required in REQUIRED_STATUSES):
+        raise CameraProtocolError("state reply has no readable busy (8) or encoding (10) status")
+    high = STATUS_RANGE[1]
+    settings = {
+        int(key): value
+        for key, value in state.settings.items()
+        if key.isascii()
+        and key.isdigit()
+        and len(key) <= 6
+        and isinstance(value, int)
+        and not isinstance(value, bool)
+        and 0 <= value <= high
+    }
     return CameraState(status, settings)
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
 
 
 def query(path: str, params: list[tuple[str, object]] | None = None) -> str:
@@ -126,32 +147,6 @@ def query(path: str, params: list[tuple[str, object]] | None = None) -> str:
     if not params:
         return path
     return path + "?" + "&".join(f"{k}={quote(str(v), safe='/')}" for k, v in params)
-
-
-def decode(path: str, status: int, body: bytes) -> Any:
-    """A camera's reply as JSON ({} for an empty body), or the typed error its status code means."""
-    text = body.decode("utf-8", errors="replace")
-    try:
-        data = json.loads(text) if text.strip() else {}
-    except (ValueError, RecursionError):
-        data = None
-    if status == 503:
-        message = data.get("message") if isinstance(data, dict) else None
-        raise CameraBusy(str(message or "camera is busy")[:120])
-    if status == 403 and isinstance(data, dict) and "setting_id" in data:
-        supported = {}
-        for item in data.get("supported_options") or []:
-            option = _int(item.get("id")) if isinstance(item, dict) else None
-            if option is not None:
-                supported[option] = str(item.get("display_name", ""))[:80]
-        raise SettingRejected(
-            _int(data.get("setting_id")) or 0, _int(data.get("option_id")) or 0, _int(data.get("error")), supported
-        )
-    if status >= 400 or status < 200:
-        raise CameraHTTPError(status, path, text.strip().replace("\n", " "))
-    if data is None:
-        raise MalformedReply(f"{path}: reply is not JSON")
-    return data
 
 
 class CameraClient:
@@ -165,6 +160,7 @@ class CameraClient:
         self._http = httpx.AsyncClient(
             base_url=f"http://{host}:{port}",
             trust_env=False,
+            headers={"Accept-Encoding": "identity"},
             timeout=httpx.Timeout(self.policy.request_timeout_s, connect=self.policy.connect_timeout_s),
             limits=httpx.Limits(max_connections=MAX_DOWNLOADS + 2, max_keepalive_connections=4, keepalive_expiry=30),
         )
@@ -178,25 +174,31 @@ class CameraClient:
         self,
         path: str,
         params: list[tuple[str, object]] | None = None,
+        kind: type[T] = Ignored,  # type: ignore[assignment]
         *,
         timeout: float | None = None,
         max_body: int = MAX_REPLY_BYTES,
-    ) -> Any:
-        """GET a JSON endpoint over the pooled connection; returns the decoded body."""
-        target = query(path, params)
-        with self._transport_errors():
-            async with self._http.stream("GET", target, timeout=timeout or self.policy.request_timeout_s) as reply:
-                body = bytearray()
-                async for block in reply.aiter_bytes():
-                    body += block
-                    if len(body) > max_body:
-                        raise MalformedReply(f"{path}: reply longer than {max_body} bytes")
-                return decode(path, reply.status_code, bytes(body))
+    ) -> T:
+        """GET an endpoint over the pooled connection; its reply decoded as `kind`."""
+        limit = timeout or self.policy.request_timeout_s
+        async with self._deadline(limit), self._http.stream("GET", query(path, params), timeout=limit) as reply:
+            refuse_encoded(path, reply.headers.get("content-encoding", "identity"))
+            body = bytearray()
+            async for block in reply.aiter_raw():
+                body += block
+                if len(body) > max_body:
+                    raise CameraProtocolError(f"{path}: reply longer than {max_body} bytes")
+            return decode(path, reply.status_code, bytes(body), kind)
 
-    async def warm_request(self, path: str, params: list[tuple[str, object]] | None = None) -> Any:
-        """GET a JSON endpoint over the warm socket (the hot paths)."""
+    async def warm_request(
+        self,
+        path: str,
+        kind: type[T] = Ignored,
+        params: list[tuple[str, object]] | None = None,  # type: ignore[assignment]
+    ) -> T:
+        """GET an endpoint over the warm socket (the hot paths); its reply decoded as `kind`."""
         reply = await self.warm.request(query(path, params), self.policy.request_timeout_s)
-        return decode(path, reply.status, reply.body)
+        return decode(path, reply.status, reply.body, kind)
 
     @contextlib.contextmanager
     def _transport_errors(self) -> Any:
@@ -207,6 +209,17 @@ class CameraClient:
         except (httpx.TransportError, OSError) as exc:
             raise CameraOffline(f"{self.address} unreachable ({type(exc).__name__})") from None
 
+    @contextlib.asynccontextmanager
+    async def _deadline(self, seconds: float) -> AsyncIterator[None]:
+        """One time limit on a whole exchange, transport failures as CameraErrors: httpx's time-outs
+        are per read, and a camera sending a byte now and then would never reach one."""
+        try:
+            async with asyncio.timeout(seconds):
+                with self._transport_errors():
+                    yield
+        except TimeoutError:
+            raise CameraTimeout(f"no complete answer from {self.address} within {seconds:g} s") from None
+
     # -- bring-up -------------------------------------------------------------------------------
     async def enable_wired_control(self) -> None:
         await self.request("/gopro/camera/control/wired_usb", [("p", 1)])
@@ -215,29 +228,23 @@ class CameraClient:
         await self.request("/gopro/camera/analytics/set_client_info")
 
     async def version(self) -> str:
-        body = await self.request("/gopro/version")
-        if not isinstance(body, dict) or not isinstance(body.get("version"), str):
-            raise MalformedReply("version reply has no version")
-        return body["version"][:40]
+        return shown((await self.request("/gopro/version", kind=Version)).version, 40)
 
-    async def info(self) -> dict[str, str] | None:
+    async def info(self) -> Info | None:
         """Hardware info (HERO12 and later); None where the model has no such endpoint."""
         try:
-            body = await self.request("/gopro/camera/info")
+            return await self.request("/gopro/camera/info", kind=Info)
         except CameraHTTPError as exc:
             if exc.status in (404, 501):
                 return None
             raise
-        if not isinstance(body, dict):
-            raise MalformedReply("info reply is not an object")
-        return {str(k)[:40]: str(v)[:80] for k, v in body.items() if isinstance(v, str | int)}
 
     async def turbo_transfer(self, on: bool) -> None:
         await self.request("/gopro/media/turbo_transfer", [("p", int(on))])
 
     # -- hot paths (warm socket) ----------------------------------------------------------------
     async def state(self) -> CameraState:
-        return parse_state(await self.warm_request("/gopro/camera/state"))
+        return parse_state(await self.warm_request("/gopro/camera/state", State))
 
     async def wait_idle(self, *, busy_only: bool = False, limit_s: float = 3.0) -> CameraState:
         """Poll until the camera is not busy (and not encoding, unless busy_only); the last state."""
@@ -254,14 +261,12 @@ class CameraClient:
 
     async def get_date_time(self) -> datetime:
         """The camera's clock (camera-local wall time, no zone)."""
-        body = await self.warm_request("/gopro/camera/get_date_time")
-        if not isinstance(body, dict):
-            raise MalformedReply("date/time reply is not an object")
-        date, time_of_day = str(body.get("date", ""))[:20], str(body.get("time", ""))[:20]
+        reply = await self.warm_request("/gopro/camera/get_date_time", DateTime)
         try:
-            return datetime.strptime(f"{date} {time_of_day}", "%Y_%m_%d %H_%M_%S")
+            return datetime.strptime(f"{reply.date} {reply.time}", "%Y_%m_%d %H_%M_%S")
         except ValueError:
-            raise MalformedReply(f"date/time reply {date!r} {time_of_day!r} is not YYYY_MM_DD HH_MM_SS") from None
+            shown_as = shown(f"{reply.date} {reply.time}", 40)
+            raise CameraProtocolError(f"date/time reply {shown_as!r} is not YYYY_MM_DD HH_MM_SS") from None
 
     def shutter_target(self, start: bool) -> str:
         """The request a release sends to start or stop recording."""
@@ -275,33 +280,21 @@ class CameraClient:
             params += [("tzone", int(offset.total_seconds() // 60) if offset else 0), ("dst", int(bool(local.dst())))]
         return query("/gopro/camera/set_date_time", params)
 
-    def decode_release(self, reply: WarmReply, target: str) -> Any:
-        """A released request's reply, decoded as any other."""
-        return decode(target.split("?")[0], reply.status, reply.body)
+    def check_release(self, reply: WarmReply, target: str) -> None:
+        """A released request's reply, checked as any other (its content does not matter)."""
+        decode(target.split("?")[0], reply.status, reply.body, Ignored)
 
     # -- settings and presets -------------------------------------------------------------------
     async def set_setting(self, setting_id: int, option: int) -> None:
         await self.request("/gopro/camera/setting", [("setting", setting_id), ("option", option)])
 
     async def presets(self) -> list[Preset]:
-        body = await self.request("/gopro/camera/presets/get")
-        if not isinstance(body, dict) or not isinstance(body.get("presetGroupArray"), list):
-            raise MalformedReply("presets reply has no presetGroupArray")
-        found = []
-        for group in body["presetGroupArray"]:
-            items = group.get("presetArray") if isinstance(group, dict) else None
-            for item in items if isinstance(items, list) else []:
-                preset_id = _int(item.get("id")) if isinstance(item, dict) else None
-                if preset_id is not None:
-                    found.append(
-                        Preset(
-                            preset_id,
-                            _int(item.get("titleId")),
-                            _int(item.get("mode")),
-                            str(item.get("customName") or "")[:80],
-                        )
-                    )
-        return found
+        reply = await self.request("/gopro/camera/presets/get", kind=Presets)
+        return [
+            Preset(p.id, p.titleId, p.mode, shown(p.customName, 40))
+            for group in reply.presetGroupArray
+            for p in group.presetArray
+        ]
 
     async def load_preset(self, preset_id: int) -> None:
         await self.request("/gopro/camera/presets/load", [("id", preset_id)])
@@ -310,13 +303,13 @@ class CameraClient:
         await self.request("/gopro/camera/presets/set_group", [("id", group_id)])
 
     # -- media ----------------------------------------------------------------------------------
-    async def media_list(self) -> dict[str, Any]:
-        body = await self.request(
-            "/gopro/media/list", timeout=self.policy.media_list_timeout_s, max_body=MAX_MEDIA_LIST_BYTES
+    async def media_list(self) -> MediaListing:
+        return await self.request(
+            "/gopro/media/list",
+            kind=MediaListing,
+            timeout=self.policy.media_list_timeout_s,
+            max_body=MAX_MEDIA_LIST_BYTES,
         )
-        if not isinstance(body, dict) or not isinstance(body.get("media"), list):
-            raise MalformedReply("media list reply has no media array")
-        return body
 
     @contextlib.asynccontextmanager
     async def media_stream(self, path: str, offset: int = 0) -> AsyncIterator[MediaStream]:
@@ -326,23 +319,42 @@ class CameraClient:
         timeout = httpx.Timeout(self.policy.request_timeout_s * 2, read=self.policy.download_read_timeout_s)
         with self._transport_errors():
             async with self._http.stream("GET", _media_url(path), headers=headers, timeout=timeout) as reply:
+                refuse_encoded(path, reply.headers.get("content-encoding", "identity"))
                 yield MediaStream(reply.status_code, reply.aiter_raw(DOWNLOAD_BLOCK))
 
     async def media_length(self, path: str) -> int:
         """The camera's own length of a file (HEAD)."""
-        with self._transport_errors():
+        async with self._deadline(self.policy.request_timeout_s):
             reply = await self._http.head(_media_url(path))
         length = reply.headers.get("content-length", "")
         if reply.status_code != 200 or not length.isdigit():
             raise CameraHTTPError(reply.status_code, f"HEAD {path}", "no length")
         return int(length)
 
-    async def erase_all(self) -> None:
+    async def delete_file(self, path: str) -> None:
+        """Delete one listed file (`DIR/NAME`; a video chapter goes with its proxies)."""
+        await self.request("/gopro/media/delete/file", [("path", path)], timeout=self.policy.erase_timeout_s)
+
+    async def delete_all(self) -> None:
+        """Erase the whole card (only when every file on it is known to be one the operator chose)."""
         await self.request("/gp/gpControl/command/storage/delete/all", timeout=self.policy.erase_timeout_s)
+
+    async def delete_group(self, first: str) -> None:
+        """Delete a photo group (burst, lapse) by its listed first file."""
+        await self.request(
+            "/gp/gpControl/command/storage/delete/group", [("p", first)], timeout=self.policy.erase_timeout_s
+        )
 
     # -- power ----------------------------------------------------------------------------------
     async def sleep(self) -> None:
         await self.request("/gp/gpControl/command/system/sleep")
+
+
+def refuse_encoded(path: str, encoding: str) -> None:
+    """rigtui asks for identity encoding and never decompresses: a compressed reply could expand
+    without bound, so it is refused."""
+    if encoding.strip().lower() not in ("", "identity"):
+        raise CameraProtocolError(f"{path}: reply is compressed ({shown(encoding, 20)}); rigtui asked for none")
 
 
 def _media_url(path: str) -> str:
@@ -351,4 +363,4 @@ def _media_url(path: str) -> str:
 
 def check_version(version: str) -> None:
     if version != OGP_VERSION:
-        raise MalformedReply(f"camera speaks Open GoPro {version}, rigtui speaks {OGP_VERSION}")
+        raise CameraProtocolError(f"camera speaks Open GoPro {version}, rigtui speaks {OGP_VERSION}")

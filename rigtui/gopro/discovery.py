@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from rigtui.files import set_aside, write_atomically
 from rigtui.gopro.protocol import DEFAULT_PORT, MDNS_SERVICE, camera_address, camera_address_from_local
 from rigtui.paths import cache_dir
 
@@ -163,25 +164,42 @@ def cache_path() -> Path:
 
 
 def load_cache(path: Path | None = None) -> list[Endpoint]:
-    """Cameras seen last time. A damaged cache is ignored: it is only a hint."""
+    """Cameras seen last time: only a hint, so a damaged cache is set aside and nothing is found."""
     path = path or cache_path()
     try:
-        entries = json.loads(path.read_text())
-        return [Endpoint(e["host"], int(e["port"]), e.get("serial"), "cache") for e in entries]
-    except (OSError, ValueError, TypeError, KeyError) as exc:
-        if path.exists():
-            log.warning("ignoring damaged camera cache %s (%s)", path, exc)
+        entries = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(entries, list):
+            raise TypeError("not a JSON list")
+        return [_cached(entry) for entry in entries]
+    except FileNotFoundError:
         return []
+    # decoding and JSON errors are ValueErrors; deep nesting raises RecursionError
+    except (IsADirectoryError, ValueError, TypeError, RecursionError) as exc:
+        why = str(exc)
+    except OSError as exc:  # unreadable (permissions, I/O): not damage, so left where it is
+        log.warning("cannot read the camera cache %s (%s)", path, exc.strerror or exc)
+        return []
+    set_aside(path, "camera cache", why)
+    return []
+
+
+def _cached(entry: object) -> Endpoint:
+    """One cache entry, exactly as `save_cache` writes it; TypeError or ValueError says what is not."""
+    if not isinstance(entry, dict) or set(entry) != {"host", "port", "serial"}:
+        raise ValueError("an entry is not {host, port, serial}")
+    host, port, serial = entry["host"], entry["port"], entry["serial"]
+    if not isinstance(host, str) or not host or type(port) is not int or not 0 < port < 65536:
+        raise ValueError(f"bad host or port in {entry}")
+    if serial is not None and not isinstance(serial, str):
+        raise TypeError(f"serial is not a string in {entry}")
+    return Endpoint(host, port, serial, "cache")
 
 
 def save_cache(endpoints: Iterable[Endpoint], path: Path | None = None) -> None:
     path = path or cache_path()
     entries = [{"host": e.host, "port": e.port, "serial": e.serial} for e in endpoints]
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(entries, indent=1))
-        tmp.replace(path)
+        write_atomically(path, json.dumps(entries, indent=1).encode())
     except OSError as exc:
         log.warning("cannot write camera cache %s (%s)", path, exc)
 

@@ -19,8 +19,8 @@ class CameraBusy(CameraError):
     """503: the camera refuses the request for now (e.g. the media list while recording)."""
 
 
-class MalformedReply(CameraError):
-    """The reply is not what the API says it should be."""
+class CameraProtocolError(CameraError):
+    """The reply is not what the API says it should be (bad JSON, wrong types, out of range)."""
 
 
 class CameraHTTPError(CameraError):

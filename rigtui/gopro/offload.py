@@ -8,6 +8,7 @@ ledger. Interrupted offloads resume; re-running one adds new takes without touch
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import tempfile
@@ -16,13 +17,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rigtui.gopro.client import CameraClient, CameraError
+from rigtui.gopro.client import CameraClient
 from rigtui.gopro.download import DestinationTaken, DownloadError, Fetched, fetch, hash_file
+from rigtui.gopro.errors import CameraError
 from rigtui.gopro.ledger import Ledger, LedgerEntry
 from rigtui.gopro.media import MediaFile, Recording, parse_media_list
 from rigtui.gopro.mhl import HashedFile, add_generation
 from rigtui.gopro.rig import CameraLink, Rig
-from rigtui.gopro.takes import Take, camera_label, cluster, destination
+from rigtui.gopro.takes import Take, camera_label, cluster
+from rigtui.gopro.takes import destination as take_path
+from rigtui.paths import NameClaims, UnsafePath, destination
+
+log = logging.getLogger(__name__)
 
 SPACE_MARGIN = 64 * 1024 * 1024
 
@@ -50,6 +56,7 @@ class FileTask:
     file: MediaFile
     take: Take
     relative: str  # destination, relative to the offload folder
+    dest: Path  # where it goes (rigtui.paths.destination: never outside the offload folder)
     estimate: int  # expected size, or a guess when the list does not tell
     done: int = 0
     state: str = "pending"  # pending | running | verified | failed
@@ -101,6 +108,7 @@ class Offload:
         self.progress: dict[str, CameraProgress] = {}
         self.started = self.finished = 0.0
         self.sealed: list[Path] = []
+        self.unsealed: list[str] = []  # take folders whose manifest could not be written, and why
 
     # -- planning -------------------------------------------------------------------------------
     def _check_destination(self) -> None:
@@ -132,6 +140,21 @@ class Offload:
             found.extend((label, link, r) for r in parsed.recordings)
 
         await asyncio.gather(*(read(link) for link in links if link.online))
+        # Ledger checks may hash copies on disk and paths are checked against it: off the event loop.
+        self.plan = await asyncio.to_thread(self._plan, found, unreachable, rejected)
+        for task in self.plan.tasks:
+            progress = self.progress.setdefault(task.camera, CameraProgress(task.camera))
+            progress.files += 1
+            progress.bytes_total += task.estimate
+        await asyncio.to_thread(self._check_space, self.plan)
+        return self.plan
+
+    def _plan(
+        self,
+        found: list[tuple[str, CameraLink, Recording]],
+        unreachable: dict[str, str],
+        rejected: dict[str, list[str]],
+    ) -> OffloadPlan:
         takes = self._existing_takes()
         by_number = {t.number: t for t in takes}
         to_cluster: list[tuple[str, Recording]] = []
@@ -147,6 +170,7 @@ class Offload:
                 to_cluster.append((label, recording))
         takes = cluster(to_cluster, self.options.tolerance_s, takes)
         cameras = sorted({label for label, _, _ in found} | set(unreachable))
+        claims = NameClaims()
         tasks, already = [], 0
         for take in takes:
             for label, recording in take.members.items():
@@ -157,7 +181,7 @@ class Offload:
                     if self.ledger.verified(label, media_file.path, recording.cre, media_file.size):
                         already += 1
                         continue
-                    relative = destination(
+                    relative = take_path(
                         take,
                         self.options.prefix,
                         label,
@@ -165,16 +189,15 @@ class Offload:
                         cameras.index(label) + 1,
                         self.options.photogrammetry,
                     )
-                    tasks.append(
-                        FileTask(label, link, recording, media_file, take, relative, _estimate(recording, media_file))
-                    )
-        self.plan = OffloadPlan(tasks, takes, already, rejected, unreachable)
-        for task in tasks:
-            progress = self.progress.setdefault(task.camera, CameraProgress(task.camera))
-            progress.files += 1
-            progress.bytes_total += task.estimate
-        await asyncio.to_thread(self._check_space, self.plan)
-        return self.plan
+                    try:
+                        claims.claim(relative)
+                        dest = destination(self.root, relative)
+                    except UnsafePath as exc:
+                        rejected.setdefault(label, []).append(f"{media_file.path}: {exc}")
+                        continue
+                    estimate = _estimate(recording, media_file)
+                    tasks.append(FileTask(label, link, recording, media_file, take, relative, dest, estimate))
+        return OffloadPlan(tasks, takes, already, rejected, unreachable)
 
     def _existing_takes(self) -> list[Take]:
         takes: dict[int, Take] = {}
@@ -184,11 +207,8 @@ class Offload:
         return list(takes.values())
 
     def _check_space(self, plan: OffloadPlan) -> None:
-        partial = sum(
-            (self.root / t.relative).with_name(Path(t.relative).name + ".part").stat().st_size
-            for t in plan.tasks
-            if (self.root / t.relative).with_name(Path(t.relative).name + ".part").exists()
-        )
+        parts = [t.dest.with_name(t.dest.name + ".part") for t in plan.tasks]
+        partial = sum(part.stat().st_size for part in parts if part.exists())
         needed = plan.bytes_total - partial + SPACE_MARGIN
         free = shutil.disk_usage(self.root).free
         if plan.tasks and free < needed:
@@ -226,8 +246,7 @@ class Offload:
         progress = self.progress[task.camera]
         progress.current = task.file.name
         task.state = "running"
-        dest = self.root / task.relative
-        client = task.link.client
+        dest, client = task.dest, task.link.client
 
         def advance(count: int) -> None:
             task.done += count
@@ -242,32 +261,41 @@ class Offload:
                 )
             except DestinationTaken:
                 fetched = await self._adopt_existing(client, dest, task, advance)
-        except (DownloadError, OSError) as exc:
-            task.state, task.error = "failed", str(exc)
-            progress.files_failed += 1
-            progress.errors.append(f"{task.file.path}: {exc}")
-            self.on_file_done(task)
-            self.on_change()
-            return
-        await asyncio.to_thread(
-            self.ledger.record,
-            LedgerEntry(
-                task.camera,
-                task.file.path,
-                task.recording.cre,
-                fetched.size,
-                fetched.xxh64,
-                str(dest),
-                str(self.root),
-                task.take.number,
-                task.take.anchor,
-                task.take.kind,
-            ),
+        except DownloadError as exc:
+            return self._failed(task, str(exc))
+        except OSError as exc:  # the destination disk: full, failing, unplugged
+            return self._failed(task, f"cannot write {task.relative}: {exc.strerror or exc}")
+        except Exception as exc:  # one file's surprise must not stop the others; the log has the detail
+            log.exception("offload of %s %s failed", task.camera, task.file.path)
+            return self._failed(task, f"internal error: {type(exc).__name__}: {exc}")
+        entry = LedgerEntry(
+            task.camera,
+            task.file.path,
+            task.recording.cre,
+            fetched.size,
+            fetched.xxh64,
+            str(dest),
+            str(self.root),
+            task.take.number,
+            task.take.anchor,
+            task.take.kind,
         )
+        try:
+            await asyncio.to_thread(self.ledger.record_verified, entry)
+        except OSError as exc:  # LedgerError says it all: copied, but not recorded, so it does not count
+            return self._failed(task, str(exc))
         task.state = "verified"
         progress.bytes_total += fetched.size - task.estimate
         task.estimate = fetched.size
         progress.files_done += 1
+        self.on_file_done(task)
+        self.on_change()
+
+    def _failed(self, task: FileTask, why: str) -> None:
+        task.state, task.error = "failed", why
+        progress = self.progress[task.camera]
+        progress.files_failed += 1
+        progress.errors.append(f"{task.file.path}: {why}")
         self.on_file_done(task)
         self.on_change()
 
@@ -298,15 +326,16 @@ class Offload:
                 pending.setdefault(folder, []).append(entry)
         now = time.time()
         for folder, entries in sorted(pending.items()):
-            files = []
-            for entry in entries:
-                stat = os.stat(entry.dest)
-                files.append(
-                    HashedFile(Path(entry.dest).relative_to(folder).as_posix(), entry.size, stat.st_mtime, entry.xxh64)
-                )
-            self.sealed.append(add_generation(folder, files, now))
-            for entry in entries:
-                self.ledger.record(LedgerEntry(**{**entry.__dict__, "in_manifest": True}))
+            try:
+                files = [
+                    HashedFile(Path(e.dest).relative_to(folder).as_posix(), e.size, os.stat(e.dest).st_mtime, e.xxh64)
+                    for e in entries
+                ]
+                self.sealed.append(add_generation(folder, files, now))
+                for entry in entries:
+                    self.ledger.record(LedgerEntry(**{**entry.__dict__, "in_manifest": True}))
+            except OSError as exc:  # a full or failing disk: the files stay verified; the next run seals them
+                self.unsealed.append(f"{folder.name}: manifest not written ({exc.strerror or exc})")
 
 
 def _estimate(recording: Recording, media_file: MediaFile) -> int:

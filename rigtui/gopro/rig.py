@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -17,12 +18,14 @@ from rigtui.gopro.client import CameraClient, CameraState, ClientPolicy, check_v
 from rigtui.gopro.discovery import Endpoint, serial_collisions
 from rigtui.gopro.errors import CameraError, CameraOffline
 from rigtui.gopro.protocol import MODEL_INFO, Status
+from rigtui.gopro.replies import shown
 from rigtui.gopro.snapshot import CameraSnapshot, snapshot_fields
 from rigtui.gopro.warm import Release, WarmReply, release
 
 log = logging.getLogger(__name__)
 
 KEEP_ALIVE_S = 3.0
+SERIAL = re.compile(r"[A-Z0-9]{6,20}")  # a camera's serial becomes part of file names: nothing else is taken
 MAX_BACKOFF_S = 30.0
 
 
@@ -92,10 +95,11 @@ class CameraLink:
         check_version(await self.client.version())
         info = await self.client.info()
         if info:
-            self.serial = info.get("serial_number") or self.serial
-            self.firmware = info.get("firmware_version")
-            number = info.get("model_number", "")
-            self.model = next((m.key for m in MODEL_INFO.values() if str(m.model_number) == number), None)
+            self.serial = info.serial_number if SERIAL.fullmatch(info.serial_number) else self.serial
+            self.firmware = shown(info.firmware_version, 40) or None
+            self.model = next(
+                (m.key for m in MODEL_INFO.values() if str(m.model_number) == str(info.model_number)), None
+            )
         await self.client.turbo_transfer(False)
         state = await self.client.wait_idle(busy_only=True)
         if self.model is None:
@@ -234,6 +238,9 @@ class Rig:
                 if isinstance(exc, CameraOffline):
                     link.mark_offline(exc)
                 return Outcome(link.key, False, str(exc))
+            except Exception as exc:  # one camera's surprise is its own failure, never the rig's; the log has it
+                log.exception("%s: unexpected failure", link.key)
+                return Outcome(link.key, False, f"internal error: {type(exc).__name__}: {shown(str(exc))}")
             return Outcome(link.key, True, detail or "", round((time.monotonic() - started) * 1000, 1))
 
         outcomes = list(await asyncio.gather(*(one(link) for link in links)))
@@ -267,6 +274,9 @@ class Rig:
                 await asyncio.wait_for(link.poll(), self.settings.request_timeout_s * 2)
             except (CameraError, TimeoutError) as exc:
                 link.mark_offline(exc if isinstance(exc, CameraError) else "no state reply in time")
+            except Exception as exc:
+                log.exception("%s: unexpected failure while polling", link.key)
+                link.mark_offline(f"internal error: {type(exc).__name__}")
 
         await asyncio.gather(*(refresh(link) for link in self.links.values() if link.online))
         return self.snapshots()
@@ -277,6 +287,9 @@ class Rig:
             log.info("%s is back", link.key)
         except (CameraError, TimeoutError) as exc:
             link.mark_offline(exc if isinstance(exc, CameraError) else "bring-up did not finish in time")
+        except Exception as exc:
+            log.exception("%s: unexpected failure while reconnecting", link.key)
+            link.mark_offline(f"internal error: {type(exc).__name__}")
         finally:
             link.reconnecting = None
 

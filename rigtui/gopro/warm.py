@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import h11
 
-from rigtui.gopro.errors import CameraError, CameraOffline, CameraTimeout, MalformedReply
+from rigtui.gopro.errors import CameraError, CameraOffline, CameraProtocolError, CameraTimeout
 
 MAX_HEADER_BYTES = 16 * 1024
 MAX_BODY_BYTES = 1024 * 1024
@@ -99,7 +99,7 @@ class WarmConnection:
             elif isinstance(event, h11.Data):
                 body += event.data
                 if len(body) > max_body:
-                    raise MalformedReply(f"{self.address}: reply longer than {max_body} bytes")
+                    raise CameraProtocolError(f"{self.address}: reply longer than {max_body} bytes")
             elif isinstance(event, h11.EndOfMessage):
                 break
             elif isinstance(event, h11.ConnectionClosed):

@@ -34,7 +34,7 @@ async def sync_time(rig: Rig, selection: Iterable[str] | None = None) -> Report:
         try:
             if isinstance(result, CameraError):
                 raise result
-            link.client.decode_release(result, target)
+            link.client.check_release(result, target)
         except CameraError as exc:
             outcomes.append(Outcome(link.key, False, str(exc)))
             continue

@@ -10,12 +10,14 @@ gone. The same plan, wording and confirmation rule serve the CLI and the TUI.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from rigtui.gopro.errors import CameraError
 from rigtui.gopro.ledger import Ledger
-from rigtui.gopro.media import CardContents, card_contents, listed_entries, parse_media_list
+from rigtui.gopro.media import CardContents, card_contents, deletions, listed_entries, parse_media_list
+from rigtui.gopro.replies import MediaListing, shown
 from rigtui.gopro.rig import CameraLink, Outcome, Rig
 from rigtui.gopro.snapshot import CameraSnapshot
 from rigtui.gopro.takes import camera_label
@@ -23,6 +25,7 @@ from rigtui.ops.report import Line, Report
 
 SHOWN_FILES = 5  # unverified files named per camera in the plan's text
 DECLINED = "format: not confirmed; nothing erased"
+ERASE_BASE_S, ERASE_PER_FILE_S = 60.0, 2.0  # how long one card's erase may take
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,8 @@ class CardPlan:
     contents: CardContents = field(default_factory=lambda: CardContents(0, 0))
     unverified: tuple[str, ...] = ()  # footage not verified as offloaded (and names not to be trusted)
     left_out: str | None = None  # why this card is not erased at all
+    deletions: tuple[tuple[str, bool], ...] = ()  # each listed file ("DIR/NAME", is a photo group)
+    all_named: bool = True  # every entry can be deleted by name (else only delete-all reaches them)
 
 
 @dataclass(frozen=True)
@@ -112,15 +117,28 @@ def _held_back(snap: CameraSnapshot) -> str | None:
     return None
 
 
-async def _read_card(link: CameraLink, ledger: Ledger) -> CardPlan:
-    """What a card holds and which of its footage is not verified; raises CameraError if unreadable."""
-    listing = await link.client.media_list()
+def _unverified(ledger: Ledger, label: str, listing: MediaListing) -> list[str]:
+    """Footage on a card without a verified copy (checked by content: may hash copies on disk)."""
     parsed = parse_media_list(listing)
-    label = camera_label(link.key)
     unverified = list(parsed.rejected)
     for recording in parsed.recordings:
         unverified += [f.path for f in recording.files if not ledger.verified(label, f.path, recording.cre, f.size)]
-    return CardPlan(link.key, listed_entries(listing), card_contents(listing), tuple(unverified))
+    return unverified
+
+
+async def _read_card(link: CameraLink, ledger: Ledger) -> CardPlan:
+    """What a card holds and which of its footage is not verified; raises CameraError if unreadable."""
+    listing = await link.client.media_list()
+    unverified = await asyncio.to_thread(_unverified, ledger, camera_label(link.key), listing)
+    by_name, all_named = deletions(listing)
+    return CardPlan(
+        link.key,
+        listed_entries(listing),
+        card_contents(listing),
+        tuple(unverified),
+        deletions=tuple(by_name),
+        all_named=all_named,
+    )
 
 
 async def plan_format(
@@ -162,20 +180,34 @@ async def execute_format(rig: Rig, ledger: Ledger, plan: FormatPlan) -> Report:
         now = await _read_card(link, ledger)
         added = sorted(set(now.entries.items()) - set(card.entries.items()))
         if added:
-            raise CameraError(
-                f"not erased: the card holds {len(added)} file(s) the plan did not list, e.g. {added[0][0]}"
-            )
+            example = shown(added[0][0], 60)
+            raise CameraError(f"not erased: the card holds {len(added)} file(s) the plan did not list, e.g. {example}")
         lost = sorted(set(now.unverified) - set(card.unverified))
         if lost:
-            raise CameraError(f"not erased: {len(lost)} file(s) are no longer verified, e.g. {lost[0]}")
-        await link.client.erase_all()
-        await link.client.wait_idle(limit_s=30)
-        left = card_contents(await link.client.media_list())
-        if left.files:
-            raise CameraError(f"card still holds {left.describe()} after erasing")
+            raise CameraError(f"not erased: {len(lost)} file(s) are no longer verified, e.g. {shown(lost[0], 60)}")
+        await _erase(link, card)
+        left = listed_entries(await link.client.media_list())
+        remaining = set(left) & set(card.entries)
+        if remaining:
+            raise CameraError(f"{len(remaining)} planned file(s) still on the card after erasing")
+        if left:
+            return f"card erased; {len(left)} file(s) recorded since were kept"
         return "card erased"
 
-    outcomes += await rig.each(links, erase, timeout=120)
+    most = max((len(c.deletions) for c in planned.values()), default=0)
+    outcomes += await rig.each(links, erase, timeout=ERASE_BASE_S + ERASE_PER_FILE_S * most)
     gone = set(planned) - {link.key for link in links}
     outcomes += [Outcome(key, False, "not erased: the camera left the rig") for key in sorted(gone)]
     return Report("format", outcomes)
+
+
+async def _erase(link: CameraLink, card: CardPlan) -> None:
+    """Delete the planned files one by one (a new file recorded meanwhile is never touched). Only a
+    card holding an entry with no usable name is erased whole, and only because the re-read just
+    showed exactly the planned entries."""
+    if not card.all_named:
+        await link.client.delete_all()
+    else:
+        for path, group in card.deletions:
+            await (link.client.delete_group(path) if group else link.client.delete_file(path))
+    await link.client.wait_idle(limit_s=30)

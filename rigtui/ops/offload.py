@@ -4,6 +4,8 @@ progress, and its report, the same for the CLI and the TUI. What "verified" mean
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rigtui.config import Config
+from rigtui.files import Locked, ledger_lock, offload_lock
 from rigtui.gopro.ledger import Ledger
 from rigtui.gopro.offload import CameraProgress, FileTask, Offload, OffloadError, OffloadOptions, OffloadPlan
 from rigtui.gopro.rig import Rig
@@ -59,6 +62,7 @@ class OffloadReport:
     root: Path
     plan: OffloadPlan
     manifests: list[Path]
+    unsealed: list[str]  # take folders whose manifest could not be written
     seconds: float
 
     @property
@@ -67,11 +71,11 @@ class OffloadReport:
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not self.plan.unreachable and not self.plan.rejected
+        return not self.failed and not self.plan.unreachable and not self.plan.rejected and not self.unsealed
 
     def lines(self) -> list[Line]:
         """Every file that failed, then the run in one line."""
-        lines = [file_line(t) for t in self.failed]
+        lines = [file_line(t) for t in self.failed] + [Line(f"FAILED {why}", True) for why in self.unsealed]
         verified = len(self.plan.tasks) - len(self.failed)
         done = sum(t.done for t in self.plan.tasks if t.state == "verified")
         rate = done / max(self.seconds, 1e-6) / 1e6
@@ -108,6 +112,7 @@ class OffloadReport:
             "unreachable": plan.unreachable,
             "rejected": plan.rejected,
             "manifests": [str(p) for p in self.manifests],
+            "manifest_errors": self.unsealed,
         }
 
 
@@ -126,6 +131,7 @@ class OffloadRun:
     ) -> None:
         self.options = options
         self.job = Offload(rig, options, ledger, list(selection or []) or None, on_file_done=on_file_done)
+        self._locks = contextlib.ExitStack()
 
     @property
     def root(self) -> Path:
@@ -140,11 +146,17 @@ class OffloadRun:
         return self.job.progress
 
     async def prepare(self) -> list[Line]:
-        """Read every card and decide what goes where; the lines say what was found and left out."""
+        """Take the destination and the ledger for this run alone, read every card and decide what
+        goes where; the lines say what was found and left out."""
         try:
+            await asyncio.to_thread(self._lock)
             plan = await self.job.prepare()
-        except OffloadError as exc:
+        except (OffloadError, Locked) as exc:
+            self._locks.close()
             raise UsageError(str(exc)) from None
+        except OSError as exc:  # the lock file cannot be made: the destination is not writable
+            self._locks.close()
+            raise UsageError(f"cannot write to {self.root}: {exc.strerror or exc}") from None
         lines = [Line(f"FAILED {camera}: {why}", True) for camera, why in sorted(plan.unreachable.items())]
         lines += [
             Line(f"FAILED {camera}: left out {entry}", True)
@@ -163,9 +175,19 @@ class OffloadRun:
     def finished(self) -> bool:
         return bool(self.job.finished)
 
+    def _lock(self) -> None:
+        """Two offloads into one destination, or into one ledger, would fetch the same .part and
+        destroy each other's copies: the second is refused, naming the first."""
+        self._locks.enter_context(offload_lock(self.root))
+        self._locks.enter_context(ledger_lock(self.job.ledger.path))
+
     async def run(self) -> OffloadReport:
-        plan = await self.job.run()
-        return OffloadReport(self.root, plan, list(self.job.sealed), self.job.finished - self.job.started)
+        try:
+            plan = await self.job.run()
+        finally:
+            self._locks.close()
+        job = self.job
+        return OffloadReport(self.root, plan, list(job.sealed), list(job.unsealed), job.finished - job.started)
 
     def rate(self) -> str:
         """Where the run stands: bytes done of all, speed, and the time left."""

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 LINE_LIMIT = 1024
 IDLE_TIMEOUT_S = 10.0
+SUBSCRIBER_DRAIN_S = 2.0  # a subscriber whose status lines have not drained by then has fallen behind
 
 
 def memory_use() -> tuple[int, float]:
@@ -133,13 +134,31 @@ class LineServer:
         )
 
     async def _subscribe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        closed = asyncio.ensure_future(reader.read())  # completes when the client closes
+        """A status line a second until the client leaves. A subscriber has nothing more to say: one
+        that sends anything is dropped (reading it all would buffer whatever it sends), and so is one
+        that falls behind (its lines not drained within SUBSCRIBER_DRAIN_S: until then it holds one
+        line above asyncio's high-water mark, 64 KiB, at most)."""
+        spoke = asyncio.ensure_future(reader.read(1))  # b"" when the client leaves, a byte if it talks
         try:
-            while not closed.done():
-                await self._reply(writer, self.status_line())
-                await asyncio.wait({closed}, timeout=1.0)
+            while not spoke.done():
+                writer.write(self.status_line().encode() + b"\n")
+                try:
+                    await asyncio.wait_for(writer.drain(), SUBSCRIBER_DRAIN_S)
+                except TimeoutError:
+                    self._drop(writer, "fell behind")
+                    return
+                await asyncio.wait({spoke}, timeout=1.0)
+            if spoke.result():
+                self._drop(writer, "sent data after subscribe")
         finally:
-            closed.cancel()
+            spoke.cancel()
+
+    @staticmethod
+    def _drop(writer: asyncio.StreamWriter, why: str) -> None:
+        """End a connection now, discarding what it has not taken: a close would wait for a client that
+        does not read to take it all."""
+        log.warning("dropped a subscriber that %s", why)
+        writer.transport.abort()
 
     @staticmethod
     async def _reply(writer: asyncio.StreamWriter, text: str) -> None:

@@ -13,6 +13,7 @@ import base64
 import contextlib
 import logging
 import os
+import re
 import shlex
 import time
 from collections import deque
@@ -21,14 +22,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rigtui.paths import data_dir
-from rigtui.pi.status import PiStatus, decode_status
+from rigtui.paths import NameClaims, UnsafePath, data_dir, destination
+from rigtui.pi.status import MAX_TEXT, UNSHOWABLE, PiStatus, decode_status
 
 log = logging.getLogger(__name__)
 
 STATUS_HISTORY = 120  # levels kept for the sparkline (about two minutes at one a second)
 STATUS_LIMIT = 64 * 1024  # the longest status line read (the service's is a few KiB)
-REPLY_LIMIT = 4 * 1024 * 1024  # the longest other reply read (a preview frame, in base64)
+REPLY_LIMIT = 1024 * 1024  # the longest other reply read (a preview frame, in base64, is tens of KiB)
+MAX_DEPTH = 16  # folders below the export folder a pull walks (the service writes one or two levels)
+MAX_NAMES = 200_000  # names a pull lists at most: a Pi that lists more (or without end) is cut short
+CHECKSUM_LIMIT = 4096  # bytes of `sha256sum` output read (a digest and the path)
 
 
 class PiError(Exception):
@@ -183,17 +187,24 @@ class PiLink:
                 await asyncio.wait_for(conn.wait_closed(), 2.0)
 
     # -- commands -------------------------------------------------------------------------------
-    async def command(self, line: str, timeout: float = 30.0, limit: int = REPLY_LIMIT) -> str:
+    async def command(self, line: str, timeout: float = 30.0) -> str:
+        """The service's reply to `line`, fit to show: control characters replaced, at most MAX_TEXT long."""
+        return showable((await self._ask(line, timeout, REPLY_LIMIT)).decode(errors="replace").strip())
+
+    async def _ask(self, line: str, timeout: float, limit: int) -> bytes:
+        """The raw reply line to `line`; whatever breaks on the way (the SSH link included) is a PiError."""
+        what = line.split()[0]
         reader, writer = await self.open_service(limit)
         try:
             writer.write(line.encode() + b"\n")
-            reply = await self._read_line(reader, line.split()[0], timeout, limit)
+            reply = await self._read_line(reader, what, timeout, limit)
+        except _link_errors() as exc:  # asyncssh's writer raises if the channel closed meanwhile
+            raise PiError(f"{self.endpoint.name}: {what} got no reply ({_reason(exc)})") from None
         finally:
             writer.close()
-        text = reply.decode(errors="replace").strip()
-        if not text:
+        if not reply.strip():
             raise PiError(f"{self.endpoint.name}: the service closed without replying")
-        return text
+        return reply
 
     async def _read_line(self, reader: Any, what: str, timeout: float, limit: int) -> bytes:
         """One reply line shorter than `limit` bytes (b"" at the end of the stream), else a PiError."""
@@ -201,14 +212,16 @@ class PiLink:
             line: bytes | None = await asyncio.wait_for(reader.readline(), timeout)
         except (ValueError, asyncio.LimitOverrunError):  # asyncio's reader, past its limit
             line = None
-        except (TimeoutError, OSError, ConnectionError) as exc:
+        except _link_errors() as exc:
+            if isinstance(exc, _connection_gone()):
+                await self.disconnect()  # gone for every channel: the next command connects afresh
             raise PiError(f"{self.endpoint.name}: {what} got no reply ({_reason(exc)})") from None
         if line is None or len(line) >= limit:  # asyncssh's reader returns a full window, newline or not
             raise PiError(f"{self.endpoint.name}: {what} reply is {limit} bytes or longer: refused")
         return line
 
     async def fetch_status(self) -> PiStatus:
-        return self._decode_status(await self.command("status", limit=STATUS_LIMIT))
+        return self._decode_status(await self._ask("status", 30.0, STATUS_LIMIT))
 
     def _decode_status(self, line: bytes | str) -> PiStatus:
         try:
@@ -218,10 +231,10 @@ class PiLink:
 
     async def frame(self, width: int = 160) -> bytes:
         """The latest frame, downscaled, as JPEG bytes (the service's `frame` command)."""
-        reply = await self.command(f"frame {width}")
-        kind, _, data = reply.partition(" ")
-        if kind != "FRAME":
-            raise PiError(f"{self.endpoint.name}: {reply}")
+        reply = (await self._ask(f"frame {width}", 30.0, REPLY_LIMIT)).strip()
+        kind, _, data = reply.partition(b" ")
+        if kind != b"FRAME":
+            raise PiError(f"{self.endpoint.name}: {showable(reply.decode(errors='replace'))}")
         try:
             return base64.b64decode(data, validate=True)
         except ValueError:
@@ -268,7 +281,10 @@ class PiLink:
         self, dest: Path, *, bwlimit_kbps: float = 0.0, progress: Callable[[int, int], None] = lambda done, total: None
     ) -> PullReport:
         """Copy the Pi's export folder into `dest` over SFTP: files already pulled and verified are
-        skipped, partial ones resume, each file is checked against the Pi's own sha256."""
+        skipped, partial ones resume, each file is checked against the Pi's own sha256 before it takes
+        its name. The names the Pi lists are hostile: each becomes a path only through
+        `paths.destination`. A name refused, a file that changes on the Pi, a disk that fails: that
+        file's line in `failed`, and the pull goes on with the others."""
         if self.endpoint.direct:
             raise PiError(f"{self.endpoint.name}: pulling needs SSH (this Pi is reached directly)")
         remote_root = (await self.fetch_status()).export_dir
@@ -276,70 +292,132 @@ class PiLink:
             raise PiError(f"{self.endpoint.name}: the service did not say where its captures are")
         await self.connect()
         report = PullReport()
-        async with self._conn.start_sftp_client() as sftp:
-            try:
-                files = await _remote_files(sftp, remote_root)
-            except Exception as exc:
-                raise PiError(f"{self.endpoint.name}: cannot list {remote_root} ({_reason(exc)})") from None
-            total = sum(size for _, size in files)
-            done = 0
-            for relative, size in files:
-                local = dest / relative
-                if await asyncio.to_thread(_already_verified, local, size):
-                    report.skipped += 1
-                    done += size
-                    progress(done, total)
-                    continue
-                await self._pull_file(
-                    sftp,
-                    f"{remote_root}/{relative}",
-                    local,
-                    size,
-                    bwlimit_kbps,
-                    lambda n, base=done: progress(base + n, total),
-                )
-                remote_sum = await self._remote_sha256(f"{remote_root}/{relative}")
-                local_sum = await asyncio.to_thread(_sha256, local)
-                if remote_sum != local_sum:
-                    await asyncio.to_thread(local.unlink)
-                    report.failed.append(f"{relative}: checksum differs after copy; removed")
-                else:
-                    await asyncio.to_thread(_mark_verified, local, local_sum)
-                    report.pulled += 1
-                done += size
-                progress(done, total)
+        try:
+            async with self._conn.start_sftp_client() as sftp:
+                try:
+                    files, report.failed = await _remote_files(sftp, remote_root, dest)
+                except _link_errors() as exc:
+                    raise PiError(f"{self.endpoint.name}: cannot list {remote_root} ({_reason(exc)})") from None
+                await self._pull_files(sftp, remote_root, dest, files, report, bwlimit_kbps, progress)
+        except _link_errors() as exc:  # the SSH link itself broke: no file can be pulled any more
+            await self.disconnect()
+            raise PiError(
+                f"{self.endpoint.name}: the pull stopped ({_reason(exc)}) after {report.pulled} files pulled"
+            ) from None
         self.pulled = f"{report.pulled} pulled, {report.skipped} already here"
         return report
 
-    async def _pull_file(
-        self, sftp: Any, remote: str, local: Path, size: int, bwlimit_kbps: float, progress: Callable[[int], None]
+    async def _pull_files(
+        self,
+        sftp: Any,
+        remote_root: str,
+        dest: Path,
+        files: list[_RemoteFile],
+        report: PullReport,
+        bwlimit_kbps: float,
+        progress: Callable[[int, int], None],
     ) -> None:
-        part = local.with_name(local.name + ".part")
+        places = _Places(dest)
+        total = sum(f.size for f in files)
+        done = 0
+        for f in files:
+            try:
+                place = places.of(f.relative)
+                if await self._pull_file(
+                    sftp,
+                    f"{remote_root}/{f.relative}",
+                    place,
+                    f.size,
+                    bwlimit_kbps,
+                    lambda n, base=done: progress(base + n, total),
+                ):
+                    report.pulled += 1
+                else:
+                    report.skipped += 1
+            except UnsafePath as exc:
+                report.failed.append(str(exc))
+            except _NotPulled as exc:
+                report.failed.append(f"{_shown(f.relative)}: {exc}")
+            except OSError as exc:  # the destination's disk: full, failing, read-only, something in the way
+                report.failed.append(f"{_shown(f.relative)}: not written here ({_disk_reason(exc)})")
+            done += f.size
+            progress(done, total)
+
+    async def _pull_file(
+        self,
+        sftp: Any,
+        remote: str,
+        place: _Place,
+        size: int,
+        bwlimit_kbps: float,
+        progress: Callable[[int], None],
+    ) -> bool:
+        """Pull one file into its place: True once it is there and verified, False if it already was."""
+        if await asyncio.to_thread(_already_verified, place, size):
+            return False
+        if await asyncio.to_thread(place.final.exists):  # not known to be this file: never overwritten
+            digest = await self._remote_sha256(remote)
+            if await asyncio.to_thread(_sha256, place.final) != digest:
+                raise _NotPulled("a different file is already here; left alone")
+            await asyncio.to_thread(_write_mark, place.mark, digest)
+            return True
+        await self._copy(sftp, remote, place.part, size, bwlimit_kbps, progress)
+        digest = await self._remote_sha256(remote)
+        if await asyncio.to_thread(_sha256, place.part) != digest:
+            await asyncio.to_thread(place.part.unlink)
+            raise _NotPulled("checksum differs after copy; removed")
+        # The mark first, the name last: whatever fails in between, a final name only ever holds a whole,
+        # checked copy (a mark without its file says nothing).
+        await asyncio.to_thread(_write_mark, place.mark, digest)
+        await asyncio.to_thread(os.replace, place.part, place.final)
+        return True
+
+    async def _copy(
+        self, sftp: Any, remote: str, part: Path, size: int, bwlimit_kbps: float, progress: Callable[[int], None]
+    ) -> None:
+        """The Pi's `remote` into `part`, resuming what is there, until exactly `size` bytes (as listed)."""
+        import asyncssh
+
         offset = await asyncio.to_thread(_resume_point, part, size)
         started, sent = time.monotonic(), 0
-        async with sftp.open(remote, "rb") as source:
-            while offset < size:
-                block = await source.read(min(256 * 1024, size - offset), offset)
-                if not block:
-                    break
-                await asyncio.to_thread(_write_at, part, offset, block)
-                offset += len(block)
-                sent += len(block)
-                progress(offset)
-                if bwlimit_kbps:
-                    ahead = sent / (bwlimit_kbps * 1024) - (time.monotonic() - started)
-                    if ahead > 0:
-                        await asyncio.sleep(ahead)
+        try:
+            async with sftp.open(remote, "rb") as source:
+                while offset < size:
+                    wanted = min(256 * 1024, size - offset)
+                    block = await source.read(wanted, offset)
+                    if not block or len(block) > wanted:
+                        break
+                    await asyncio.to_thread(_write_at, part, offset, block)
+                    offset += len(block)
+                    sent += len(block)
+                    progress(offset)
+                    if bwlimit_kbps:
+                        ahead = sent / (bwlimit_kbps * 1024) - (time.monotonic() - started)
+                        if ahead > 0:
+                            await asyncio.sleep(ahead)
+        except asyncssh.SFTPNoSuchFile:
+            raise _NotPulled("vanished on the Pi") from None
+        except _connection_gone():
+            raise
+        except asyncssh.SFTPError as exc:
+            raise _NotPulled(f"cannot read it on the Pi ({_reason(exc)})") from None
         if offset != size:
-            raise PiError(f"{self.endpoint.name}: {remote} ended at {offset} of {size} bytes")
-        await asyncio.to_thread(os.replace, part, local)
+            raise _NotPulled(f"changed size on the Pi while it was copied (ended at {offset} of {size} bytes)")
 
     async def _remote_sha256(self, path: str) -> str:
-        result = await self._conn.run(f"sha256sum -- {shlex.quote(path)}", check=False)
-        digest = str(result.stdout or "").split(" ")[0]
-        if result.exit_status != 0 or len(digest) != 64:
-            raise PiError(f"{self.endpoint.name}: cannot checksum {path} on the Pi")
-        return digest
+        """The Pi's own sha256 of `path` (its `sha256sum`); a few KiB of its answer are read at most."""
+        import asyncssh
+
+        try:
+            command = f"sha256sum -- {shlex.quote(path)}"
+            async with self._conn.create_process(command, encoding=None, window=CHECKSUM_LIMIT) as process:
+                answer = await process.stdout.readline()
+        except asyncssh.ChannelOpenError as exc:
+            raise _NotPulled(f"cannot checksum it on the Pi ({_reason(exc)})") from None
+        digest = answer.split(b" ")[0]
+        if not re.fullmatch(rb"[0-9a-f]{64}", digest):
+            raise _NotPulled("cannot checksum it on the Pi")
+        return digest.decode()
 
     async def close(self) -> None:
         await self.disconnect()
@@ -352,23 +430,102 @@ class PullReport:
     failed: list[str] = field(default_factory=list)
 
 
-async def _remote_files(sftp: Any, root: str) -> list[tuple[str, int]]:
-    """(path relative to root, size) of every regular file below root, skipping partial writes."""
-    found: list[tuple[str, int]] = []
+class _NotPulled(Exception):
+    """One file not pulled, for a reason shown after its name; the pull goes on with the others."""
 
-    async def walk(folder: str, prefix: str) -> None:
-        for entry in await sftp.readdir(folder):
-            name = entry.filename
-            if name in (".", "..") or name.startswith("."):
-                continue
-            kind = entry.attrs.type
-            if kind == 2:  # directory
-                await walk(f"{folder}/{name}", f"{prefix}{name}/")
-            elif kind == 1:
-                found.append((f"{prefix}{name}", int(entry.attrs.size or 0)))
 
-    await walk(root, "")
-    return sorted(found)
+class _TooManyNames(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class _RemoteFile:
+    relative: str  # below the export folder, "/"-separated, as the Pi named it (not yet checked)
+    size: int  # as the Pi listed it
+
+
+@dataclass(frozen=True)
+class _Place:
+    """Where one pulled file goes: its name, the .part it is copied into, the .sha256 mark that says it was
+    verified; all three built by `paths.destination`."""
+
+    final: Path
+    part: Path
+    mark: Path
+
+
+class _Places:
+    """The places of one pull. A name listed twice, or that is another file's .part or .sha256, or that
+    differs from another only by case (one file on exFAT or APFS), is refused: two files never share one
+    place, and no pulled file stands in for another's mark."""
+
+    def __init__(self, dest: Path) -> None:
+        self.dest = dest
+        self.claims = NameClaims()
+        self.taken: set[str] = set()
+
+    def of(self, relative: str) -> _Place:
+        names = (relative, f"{relative}.part", f"{relative}.sha256")
+        place = _Place(*(destination(self.dest, name) for name in names))
+        if self.taken.intersection(names):
+            raise UnsafePath(f"{relative!r}: listed twice, or the name of another file's .part or .sha256")
+        for name in names:
+            self.claims.claim(name)
+            self.taken.add(name)
+        return place
+
+
+async def _remote_files(sftp: Any, root: str, dest: Path) -> tuple[list[_RemoteFile], list[str]]:
+    """Every regular file below `root` (sorted), and a line for each name listed that is not walked: a
+    link or special file, a name that is not UTF-8, a folder `destination` refuses or nested deeper than
+    MAX_DEPTH, the names past MAX_NAMES. Names are listed as bytes, so one bad name fails alone."""
+    import asyncssh
+
+    found: list[_RemoteFile] = []
+    refused: list[str] = []
+    listed = 0
+
+    async def walk(folder: str, prefix: str, depth: int) -> None:
+        nonlocal listed
+        async with contextlib.aclosing(sftp.scandir(folder.encode())) as entries:
+            async for entry in entries:
+                listed += 1
+                if listed > MAX_NAMES:
+                    raise _TooManyNames
+                raw: bytes = entry.filename
+                if raw in (b".", b"..") or (raw.startswith(b".") and raw.endswith(b".part")):
+                    continue  # the folder, its parent, the service's saves being written
+                try:
+                    name = raw.decode()
+                except UnicodeDecodeError:
+                    refused.append(f"{raw!r}: not a UTF-8 name; not pulled")
+                    continue
+                relative, kind = prefix + name, entry.attrs.type
+                if kind == asyncssh.FILEXFER_TYPE_REGULAR:
+                    found.append(_RemoteFile(relative, int(entry.attrs.size or 0)))
+                elif kind != asyncssh.FILEXFER_TYPE_DIRECTORY:
+                    refused.append(f"{_shown(relative)}: not a regular file or a folder on the Pi; not pulled")
+                elif depth == MAX_DEPTH:
+                    refused.append(f"{_shown(relative)}: folders nested deeper than {MAX_DEPTH}; not pulled")
+                else:
+                    await walk_folder(f"{folder}/{name}", relative, depth + 1)
+
+    async def walk_folder(folder: str, relative: str, depth: int) -> None:
+        try:
+            destination(dest, relative)  # a folder whose name climbs out is not even listed
+            await walk(folder, f"{relative}/", depth)
+        except UnsafePath as exc:
+            refused.append(str(exc))
+        except _connection_gone():
+            raise
+        except asyncssh.SFTPError as exc:
+            refused.append(f"{_shown(relative)}: cannot list it on the Pi ({_reason(exc)})")
+
+    try:
+        await walk(root, "", 0)
+    except _TooManyNames:
+        refused.append(f"the Pi listed more than {MAX_NAMES} names; the rest is not pulled")
+    return sorted(found, key=lambda f: f.relative), refused
 
 
 def _sha256(path: Path) -> str:
@@ -382,12 +539,11 @@ def _sha256(path: Path) -> str:
 
 
 # Local file work for pull, each step run in a worker thread (never on the event loop).
-def _already_verified(local: Path, size: int) -> bool:
+def _already_verified(place: _Place, size: int) -> bool:
     """Pulled before: the right size, and still the bytes whose sha256 its mark records."""
-    mark = local.with_name(local.name + ".sha256")
-    if not local.exists() or local.stat().st_size != size or not mark.exists():
+    if not place.final.exists() or place.final.stat().st_size != size or not place.mark.exists():
         return False
-    return mark.read_text().strip() == _sha256(local)
+    return place.mark.read_text().strip() == _sha256(place.final)
 
 
 def _resume_point(part: Path, size: int) -> int:
@@ -405,10 +561,50 @@ def _write_at(part: Path, offset: int, block: bytes) -> None:
         out.write(block)
 
 
-def _mark_verified(local: Path, digest: str) -> None:
-    local.with_name(local.name + ".sha256").write_text(digest + "\n")
+def _write_mark(mark: Path, digest: str) -> None:
+    """The mark that says a copy was verified; a mark the disk cut short is removed, not left half written."""
+    try:
+        mark.write_text(digest + "\n")
+    except OSError:
+        with contextlib.suppress(OSError):
+            mark.unlink()
+        raise
+
+
+def _disk_reason(exc: OSError) -> str:
+    what = exc.strerror or type(exc).__name__
+    return f"{what}: {showable(str(exc.filename))}" if exc.filename else what
+
+
+def _shown(name: str) -> str:
+    """A name from the Pi as the operator reads it: as it is, or quoted with escapes if a terminal would
+    not print it plainly."""
+    return name if name.isprintable() else repr(name)
+
+
+def showable(text: str, limit: int = MAX_TEXT) -> str:
+    """Text from a Pi made fit for a terminal: control characters replaced, at most `limit` characters."""
+    text = UNSHOWABLE.sub("\N{REPLACEMENT CHARACTER}", text[: limit + 1])
+    return text if len(text) <= limit else text[: limit - 1] + "\N{HORIZONTAL ELLIPSIS}"
+
+
+def _link_errors() -> tuple[type[Exception], ...]:
+    """What a broken link raises: the OS's errors, EOF, and asyncssh's own (ConnectionLost, ChannelOpenError,
+    SFTP errors). asyncssh is imported only when one was raised: a direct link never needs it."""
+    import asyncssh
+
+    return (OSError, EOFError, asyncssh.Error)
+
+
+def _connection_gone() -> tuple[type[Exception], ...]:
+    """The errors that mean the SSH connection itself is gone (any other SFTP error is about one file)."""
+    import asyncssh
+
+    return (asyncssh.DisconnectError, asyncssh.SFTPConnectionLost, asyncssh.SFTPNoConnection)
 
 
 def _reason(exc: BaseException) -> str:
-    text = str(exc).strip()
+    """An exception in a few words; its text may come from the Pi (an SSH disconnect reason, an SFTP
+    error message), so it is made fit for a terminal."""
+    text = showable(str(exc).strip(), 200)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
