@@ -26,3 +26,19 @@ def test_ci_runs_the_readme_test_command() -> None:
     ci = (REPO / ".ci" / "run").read_text()
     install, run = setup_commands()[1].split(" && ")
     assert install in ci and re.search(rf"^{run}\b", ci, re.M)
+
+
+def test_every_test_the_guarantees_name_exists() -> None:
+    """The footage guarantees name the tests that prove them: those tests must exist."""
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## What rigtui guarantees about your footage", 1)[1].split("\n## ", 1)[0]
+    named = re.findall(r"`(tests/[\w/]+\.py)?(?:::(\w+))?`", section)
+    current = ""
+    checked = 0
+    for path, test in named:
+        current = path or current
+        source = (REPO / current).read_text()
+        if test:
+            assert f"def {test}(" in source, f"{current}::{test} is named in the README but does not exist"
+        checked += 1
+    assert checked >= 15

@@ -314,13 +314,21 @@ class CameraClient:
     @contextlib.asynccontextmanager
     async def media_stream(self, path: str, offset: int = 0) -> AsyncIterator[MediaStream]:
         """GET a file on the card (`DIR/NAME`) from byte `offset`; transport failures while the body
-        streams become CameraOffline / CameraTimeout too."""
+        streams become CameraOffline / CameraTimeout too (the caller's own failures, such as a full
+        disk, stay what they are)."""
         headers = {"Range": f"bytes={offset}-"} if offset else {}
         timeout = httpx.Timeout(self.policy.request_timeout_s * 2, read=self.policy.download_read_timeout_s)
+        async with contextlib.AsyncExitStack() as stack:
+            with self._transport_errors():
+                request = self._http.stream("GET", _media_url(path), headers=headers, timeout=timeout)
+                reply = await stack.enter_async_context(request)
+            refuse_encoded(path, reply.headers.get("content-encoding", "identity"))
+            yield MediaStream(reply.status_code, self._received(reply.aiter_raw(DOWNLOAD_BLOCK)))
+
+    async def _received(self, blocks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         with self._transport_errors():
-            async with self._http.stream("GET", _media_url(path), headers=headers, timeout=timeout) as reply:
-                refuse_encoded(path, reply.headers.get("content-encoding", "identity"))
-                yield MediaStream(reply.status_code, reply.aiter_raw(DOWNLOAD_BLOCK))
+            async for block in blocks:
+                yield block
 
     async def media_length(self, path: str) -> int:
         """The camera's own length of a file (HEAD)."""

@@ -25,6 +25,7 @@ from rigtui.gopro.client import CameraClient
 from rigtui.gopro.errors import CameraBusy, CameraError, CameraOffline
 
 CHUNK = 1 << 20
+UNLISTED_LIMIT = 256 << 20  # the most a file whose size the list leaves out may be (thumbnails, burst frames)
 CHECKPOINT_BYTES = 16 << 20  # how far apart the hashes of a .part's prefix are recorded
 JOURNAL_SUFFIX = ".xxh"
 
@@ -170,6 +171,8 @@ async def fetch(
         try:
             if expected is None:  # the listing has no size: the camera's own length caps the download
                 expected, size_checked = await client.media_length(path), True
+                if expected > UNLISTED_LIMIT:
+                    raise DownloadError(f"{path}: {expected} bytes for a file the list gives no size; not taken")
             if state.offset > expected:
                 progress(-state.offset)
                 state.restart()

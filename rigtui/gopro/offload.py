@@ -171,6 +171,7 @@ class Offload:
         takes = cluster(to_cluster, self.options.tolerance_s, takes)
         cameras = sorted({label for label, _, _ in found} | set(unreachable))
         claims = NameClaims()
+        capacity = shutil.disk_usage(self.root).total
         tasks, already = [], 0
         for take in takes:
             for label, recording in take.members.items():
@@ -196,6 +197,10 @@ class Offload:
                         rejected.setdefault(label, []).append(f"{media_file.path}: {exc}")
                         continue
                     estimate = _estimate(recording, media_file)
+                    if estimate > capacity:  # a camera's lie must not stop the others' offload
+                        why = f"listed as {estimate / 1e9:.0f} GB, more than the whole destination disk"
+                        rejected.setdefault(label, []).append(f"{media_file.path}: {why}")
+                        continue
                     tasks.append(FileTask(label, link, recording, media_file, take, relative, dest, estimate))
         return OffloadPlan(tasks, takes, already, rejected, unreachable)
 
@@ -266,7 +271,7 @@ class Offload:
         except OSError as exc:  # the destination disk: full, failing, unplugged
             return self._failed(task, f"cannot write {task.relative}: {exc.strerror or exc}")
         except Exception as exc:  # one file's surprise must not stop the others; the log has the detail
-            log.exception("offload of %s %s failed", task.camera, task.file.path)
+            log.debug("offload of %s %s failed", task.camera, task.file.path, exc_info=True)  # -v shows where
             return self._failed(task, f"internal error: {type(exc).__name__}: {exc}")
         entry = LedgerEntry(
             task.camera,

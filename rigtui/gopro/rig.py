@@ -239,7 +239,7 @@ class Rig:
                     link.mark_offline(exc)
                 return Outcome(link.key, False, str(exc))
             except Exception as exc:  # one camera's surprise is its own failure, never the rig's; the log has it
-                log.exception("%s: unexpected failure", link.key)
+                log.debug("%s: unexpected failure", link.key, exc_info=True)  # -v shows where
                 return Outcome(link.key, False, f"internal error: {type(exc).__name__}: {shown(str(exc))}")
             return Outcome(link.key, True, detail or "", round((time.monotonic() - started) * 1000, 1))
 
@@ -275,7 +275,7 @@ class Rig:
             except (CameraError, TimeoutError) as exc:
                 link.mark_offline(exc if isinstance(exc, CameraError) else "no state reply in time")
             except Exception as exc:
-                log.exception("%s: unexpected failure while polling", link.key)
+                log.debug("%s: unexpected failure while polling", link.key, exc_info=True)  # -v shows where
                 link.mark_offline(f"internal error: {type(exc).__name__}")
 
         await asyncio.gather(*(refresh(link) for link in self.links.values() if link.online))
@@ -288,7 +288,7 @@ class Rig:
         except (CameraError, TimeoutError) as exc:
             link.mark_offline(exc if isinstance(exc, CameraError) else "bring-up did not finish in time")
         except Exception as exc:
-            log.exception("%s: unexpected failure while reconnecting", link.key)
+            log.debug("%s: unexpected failure while reconnecting", link.key, exc_info=True)  # -v shows where
             link.mark_offline(f"internal error: {type(exc).__name__}")
         finally:
             link.reconnecting = None

@@ -22,6 +22,7 @@ from rigtui.ops.errors import UsageError
 from rigtui.ops.report import Line
 
 LAYOUTS = ("flat", "photogrammetry")
+SHOWN_REJECTED = 5  # entries left out named per camera (a hostile list can have thousands)
 
 
 def offload_options(
@@ -158,11 +159,10 @@ class OffloadRun:
             self._locks.close()
             raise UsageError(f"cannot write to {self.root}: {exc.strerror or exc}") from None
         lines = [Line(f"FAILED {camera}: {why}", True) for camera, why in sorted(plan.unreachable.items())]
-        lines += [
-            Line(f"FAILED {camera}: left out {entry}", True)
-            for camera, entries in sorted(plan.rejected.items())
-            for entry in entries
-        ]
+        for camera, entries in sorted(plan.rejected.items()):
+            lines += [Line(f"FAILED {camera}: left out {entry}", True) for entry in entries[:SHOWN_REJECTED]]
+            if len(entries) > SHOWN_REJECTED:
+                lines.append(Line(f"FAILED {camera}: left out {len(entries) - SHOWN_REJECTED} more entries", True))
         lines.append(
             Line(
                 f"offload to {self.root}: {len(plan.tasks)} files ({plan.bytes_total / 1e9:.2f} GB) in "
