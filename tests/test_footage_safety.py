@@ -7,13 +7,12 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from conftest import cameras_of, run_rigtui
-from test_offload import BASE, card_files, environment, offloaded, rigtui, sha, shoot
+from test_offload import BASE, card_files, environment, offloaded, rigtui, sha, shoot, start_offload
 
 from rigtui.sim.rig import SimRig
 
@@ -66,20 +65,7 @@ async def test_a_resumed_part_is_trusted_only_as_far_as_its_recorded_hashes(
     await rig.servers[0].camera.add_recording(duration=20, cre=BASE + 600, size=40_000_000)
     original = card_files(rig.servers[0])["GX010001.MP4"]
     dest = tmp_path / "footage"
-    (tmp_path / "config.toml").write_text("[offload]\nsidecars = false\n")
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "rigtui",
-        "--config",
-        str(tmp_path / "config.toml"),
-        "offload",
-        str(dest),
-        *cameras_of(rig),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-        env=environment(tmp_path),
-    )
+    proc = await start_offload(tmp_path, dest, rig, "[offload]\nsidecars = false\n")
     deadline = time.monotonic() + 60
     part = None
     while time.monotonic() < deadline:
@@ -134,20 +120,8 @@ async def test_a_disk_that_fills_up_mid_offload_ends_those_files_with_a_clear_er
         pytest.skip("cannot mount a tmpfs here")
     try:
         dest = disk / "footage"
-        (tmp_path / "config.toml").write_text("[offload]\nretries = 1\nread_timeout_s = 2.0\n")
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "rigtui",
-            "--config",
-            str(tmp_path / "config.toml"),
-            "offload",
-            str(dest),
-            *cameras_of(rig),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=environment(tmp_path),
-        )
+        config = "[offload]\nretries = 1\nread_timeout_s = 2.0\n"
+        proc = await start_offload(tmp_path, dest, rig, config, output=asyncio.subprocess.PIPE)
         deadline = time.monotonic() + 30
         fast_copy = f"{fast.camera.serial}_GX010001.MP4"
         while not (
@@ -221,20 +195,7 @@ async def test_a_second_offload_into_the_same_destination_is_refused_naming_the_
 ) -> None:
     await shoot(rig, size=2_000_000)
     dest = tmp_path / "footage"
-    (tmp_path / "config.toml").write_text("")
-    first = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "rigtui",
-        "--config",
-        str(tmp_path / "config.toml"),
-        "offload",
-        str(dest),
-        *cameras_of(rig),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-        env=environment(tmp_path),
-    )
+    first = await start_offload(tmp_path, dest, rig, "")
     try:
         deadline = time.monotonic() + 30
         while not list(dest.rglob("*.part")):

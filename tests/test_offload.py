@@ -43,6 +43,26 @@ async def rigtui(tmp_path: Path, *args: str, config: str = "", timeout: float = 
     return await run_rigtui("--config", str(config_file), *args, env=environment(tmp_path), timeout=timeout)
 
 
+async def start_offload(
+    tmp_path: Path, dest: Path, rig: SimRig, config: str, *, output: int = asyncio.subprocess.DEVNULL
+) -> asyncio.subprocess.Process:
+    """`rigtui offload DEST` running in the background (to interrupt, or to run beside another)."""
+    (tmp_path / "config.toml").write_text(config)
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "rigtui",
+        "--config",
+        str(tmp_path / "config.toml"),
+        "offload",
+        str(dest),
+        *cameras_of(rig),
+        stdout=output,
+        stderr=output,
+        env=environment(tmp_path),
+    )
+
+
 async def shoot(
     rig: SimRig, skip: dict[int, set[int]] | None = None, long_take: tuple[int, int] | None = None, size: int = 600_000
 ) -> None:
@@ -165,21 +185,7 @@ async def test_stall_short_body_and_link_down_mid_file_still_end_verified(rig: S
 async def test_kill_9_mid_offload_then_rerun_verifies_everything_once(rig: SimRig, tmp_path: Path) -> None:
     await shoot(rig, size=1_500_000)
     dest = tmp_path / "footage"
-    config_file = tmp_path / "config.toml"
-    config_file.write_text("[offload]\nread_timeout_s = 2.0\n")
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "rigtui",
-        "--config",
-        str(config_file),
-        "offload",
-        str(dest),
-        *cameras_of(rig),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-        env=environment(tmp_path),
-    )
+    proc = await start_offload(tmp_path, dest, rig, "[offload]\nread_timeout_s = 2.0\n")
     deadline = time.monotonic() + 60
     while not (list(dest.rglob("*.MP4")) and list(dest.rglob("*.part"))) and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
