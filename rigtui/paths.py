@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-import unicodedata
 from pathlib import Path
+
+from rigtui.text import unshowable
 
 
 def _base(variable: str, fallback: str) -> Path:
@@ -32,9 +33,6 @@ def config_dir() -> Path:
 
 
 # -- destinations -------------------------------------------------------------------------------------
-UNSHOWABLE = ("Cc", "Cf", "Cs")  # Unicode categories: control, format (bidi, zero-width), surrogate
-
-
 class UnsafePath(ValueError):
     """A name that must not become a path under a destination; str() says which and why."""
 
@@ -46,7 +44,7 @@ def destination(root: Path, relative: str) -> Path:
     and `..` parts, backslashes, NUL and other control characters (C0 and C1), invisible format
     characters (bidi overrides, zero-width) and lone surrogates, and anything that lands outside
     `root` once the links already on disk are followed."""
-    if not relative or any(unicodedata.category(c) in UNSHOWABLE for c in relative):
+    if not relative or unshowable(relative):
         raise UnsafePath(f"{relative!r}: empty or has control, format or surrogate characters")
     if "\\" in relative or relative.startswith("/"):
         raise UnsafePath(f"{relative!r}: absolute, or has a backslash")

@@ -13,7 +13,16 @@ import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "rigtui"
-DEVICES = ("rigtui.gopro", "rigtui.pi", "rigtui.remote", "rigtui.config", "rigtui.paths", "rigtui.userstate")
+DEVICES = (
+    "rigtui.gopro",
+    "rigtui.pi",
+    "rigtui.remote",
+    "rigtui.config",
+    "rigtui.paths",
+    "rigtui.files",
+    "rigtui.text",
+    "rigtui.userstate",
+)
 CORE = (*DEVICES, "rigtui.sessionlog", "rigtui.ops")
 SIM_MAY_IMPORT = ("rigtui.sim", "rigtui.pi", "rigtui.gopro.protocol", "rigtui.gopro.spec_tables")
 APP_LAUNCHER = "rigtui.cli.app"

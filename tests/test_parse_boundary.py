@@ -18,8 +18,9 @@ from rigtui.gopro.client import STATUS_RANGES, parse_state
 from rigtui.gopro.errors import CameraError, CameraProtocolError
 from rigtui.gopro.media import card_contents, deletions, listed_entries, parse_media_list
 from rigtui.gopro.protocol import Status
-from rigtui.gopro.replies import DateTime, Info, MediaListing, Presets, State, Version, decode, shown
+from rigtui.gopro.replies import DateTime, Info, MediaListing, Presets, State, Version, decode
 from rigtui.paths import UnsafePath, destination
+from rigtui.text import shown
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 KINDS = [State, MediaListing, Presets, Info, DateTime, Version]

@@ -37,9 +37,9 @@ from rigtui.gopro.replies import (
     State,
     Version,
     decode,
-    shown,
 )
 from rigtui.gopro.warm import WarmConnection, WarmReply
+from rigtui.text import shown
 
 T = TypeVar("T")
 

@@ -13,7 +13,8 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
-from rigtui.gopro.replies import MediaEntry, MediaListing, decode_entry, shown
+from rigtui.gopro.replies import MediaEntry, MediaListing, decode_entry
+from rigtui.text import shown
 
 # GoPro's names, in ASCII only ([0-9], not \d: "١٠٠GOPRO" is no camera folder)
 DIRECTORY = re.compile(r"[0-9]{3}[A-Z]{5}")  # 100GOPRO

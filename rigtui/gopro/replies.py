@@ -10,33 +10,22 @@ reply is cut short and rid of control characters before an operator sees it.
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Any, ClassVar, TypeVar
 
 import msgspec
 
 from rigtui.gopro.errors import CameraBusy, CameraHTTPError, CameraProtocolError, SettingRejected
+from rigtui.text import shown
 
 T = TypeVar("T")
 
 # Unicode categories a terminal must not get from a camera: controls (C0, C1: escape sequences, new
 # lines), format characters (bidi overrides, zero-width), lone surrogates, line and paragraph separators.
-UNSHOWABLE = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
-TEXT_LIMIT = 120
 # JSON values a reply may hold, counted before decoding: msgspec builds every value of a list before it
 # checks the list, so a body of tiny values ("0,0,0,...") would cost far more memory than its bytes.
 MAX_VALUES = 100_000
 MAX_MEDIA_ENTRIES = 100_000  # 500 GB of 5 MB photos; each entry costs rigtui up to 1.5 KB of memory
 MAX_MEDIA_FOLDERS = 1000  # 100GOPRO ... 999GOPRO
-
-
-def shown(text: str, limit: int = TEXT_LIMIT) -> str:
-    """Text from a camera as it may reach a terminal: unshowable characters replaced, at most `limit`
-    characters (cut short with an ellipsis)."""
-    if limit <= 0:
-        return ""
-    text = "".join("?" if unicodedata.category(c) in UNSHOWABLE else c for c in text[: limit + 1])
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class Strict(msgspec.Struct, forbid_unknown_fields=False):

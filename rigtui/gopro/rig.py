@@ -18,9 +18,9 @@ from rigtui.gopro.client import CameraClient, CameraState, ClientPolicy, check_v
 from rigtui.gopro.discovery import Endpoint, serial_collisions
 from rigtui.gopro.errors import CameraError, CameraOffline
 from rigtui.gopro.protocol import MODEL_INFO, Status
-from rigtui.gopro.replies import shown
 from rigtui.gopro.snapshot import CameraSnapshot, snapshot_fields
 from rigtui.gopro.warm import Release, WarmReply, release
+from rigtui.text import shown
 
 log = logging.getLogger(__name__)
 

@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from rigtui.gopro.errors import CameraError
 from rigtui.gopro.ledger import Ledger
 from rigtui.gopro.media import CardContents, card_contents, deletions, listed_entries, parse_media_list
-from rigtui.gopro.replies import MediaListing, shown
+from rigtui.gopro.replies import MediaListing
 from rigtui.gopro.rig import CameraLink, Outcome, Rig
 from rigtui.gopro.snapshot import CameraSnapshot
 from rigtui.gopro.takes import camera_label
 from rigtui.ops.report import Line, Report
+from rigtui.text import shown
 
 SHOWN_FILES = 5  # unverified files named per camera in the plan's text
 DECLINED = "format: not confirmed; nothing erased"

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
+from rigtui.text import shown
+
 MAX_ITEMS = 32  # last-save paths and night changes kept (the first ones)
 MAX_TEXT = 4096  # characters kept of any string (PATH_MAX)
 MAX_WHOLE = 2**63 - 1  # larger numbers are refused (a huge int does not even convert to a float)
-UNSHOWABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")  # control characters, lone surrogates
 
 T = TypeVar("T")
 
@@ -194,7 +194,7 @@ def _whole(value: object, name: str) -> int:
 def _text(value: object, name: str) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{name}: expected a string, got {_kind(value)}")
-    return UNSHOWABLE.sub("\N{REPLACEMENT CHARACTER}", value[:MAX_TEXT])
+    return shown(value, MAX_TEXT)
 
 
 def _texts(value: object, name: str) -> tuple[str, ...]:

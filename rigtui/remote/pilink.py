@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from rigtui.paths import NameClaims, UnsafePath, data_dir, destination
-from rigtui.pi.status import MAX_TEXT, UNSHOWABLE, PiStatus, decode_status
+from rigtui.pi.status import MAX_TEXT, PiStatus, decode_status
+from rigtui.text import shown
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +190,7 @@ class PiLink:
     # -- commands -------------------------------------------------------------------------------
     async def command(self, line: str, timeout: float = 30.0) -> str:
         """The service's reply to `line`, fit to show: control characters replaced, at most MAX_TEXT long."""
-        return showable((await self._ask(line, timeout, REPLY_LIMIT)).decode(errors="replace").strip())
+        return shown((await self._ask(line, timeout, REPLY_LIMIT)).decode(errors="replace").strip(), MAX_TEXT)
 
     async def _ask(self, line: str, timeout: float, limit: int) -> bytes:
         """The raw reply line to `line`; whatever breaks on the way (the SSH link included) is a PiError."""
@@ -234,7 +235,7 @@ class PiLink:
         reply = (await self._ask(f"frame {width}", 30.0, REPLY_LIMIT)).strip()
         kind, _, data = reply.partition(b" ")
         if kind != b"FRAME":
-            raise PiError(f"{self.endpoint.name}: {showable(reply.decode(errors='replace'))}")
+            raise PiError(f"{self.endpoint.name}: {shown(reply.decode(errors='replace'), MAX_TEXT)}")
         try:
             return base64.b64decode(data, validate=True)
         except ValueError:
@@ -435,7 +436,7 @@ class _NotPulled(Exception):
 
 
 class _TooManyNames(Exception):
-    pass
+    """The Pi lists more names (or deeper folders) than any capture folder holds: the walk stops."""
 
 
 @dataclass(frozen=True)
@@ -573,19 +574,13 @@ def _write_mark(mark: Path, digest: str) -> None:
 
 def _disk_reason(exc: OSError) -> str:
     what = exc.strerror or type(exc).__name__
-    return f"{what}: {showable(str(exc.filename))}" if exc.filename else what
+    return f"{what}: {shown(str(exc.filename), MAX_TEXT)}" if exc.filename else what
 
 
 def _shown(name: str) -> str:
     """A name from the Pi as the operator reads it: as it is, or quoted with escapes if a terminal would
     not print it plainly."""
     return name if name.isprintable() else repr(name)
-
-
-def showable(text: str, limit: int = MAX_TEXT) -> str:
-    """Text from a Pi made fit for a terminal: control characters replaced, at most `limit` characters."""
-    text = UNSHOWABLE.sub("\N{REPLACEMENT CHARACTER}", text[: limit + 1])
-    return text if len(text) <= limit else text[: limit - 1] + "\N{HORIZONTAL ELLIPSIS}"
 
 
 def _link_errors() -> tuple[type[Exception], ...]:
@@ -606,5 +601,5 @@ def _connection_gone() -> tuple[type[Exception], ...]:
 def _reason(exc: BaseException) -> str:
     """An exception in a few words; its text may come from the Pi (an SSH disconnect reason, an SFTP
     error message), so it is made fit for a terminal."""
-    text = showable(str(exc).strip(), 200)
+    text = shown(str(exc).strip(), 200)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
