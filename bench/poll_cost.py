@@ -16,6 +16,7 @@ from simproc import simulated_rig
 
 from rigtui.gopro.client import parse_state
 from rigtui.gopro.discovery import Endpoint
+from rigtui.gopro.replies import State, decode
 from rigtui.gopro.rig import Rig, RigSettings
 
 
@@ -53,7 +54,7 @@ async def httpx_poller(endpoints: list[Endpoint], seconds: float) -> tuple[float
             started = time.monotonic()
             replies = await asyncio.gather(*(c.get("/gopro/camera/state") for c in clients))
             for reply in replies:
-                parse_state(reply.json())
+                parse_state(decode("/gopro/camera/state", reply.status_code, reply.content, State))
             polls += len(replies)
             await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
 
