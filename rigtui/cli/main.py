@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
+import traceback
 from collections.abc import Sequence
 from enum import IntEnum
 
@@ -18,6 +20,7 @@ from rigtui.cli.common import global_options
 from rigtui.config import ConfigError, load
 from rigtui.ops.errors import NothingFound, UsageError
 from rigtui.paths import state_dir
+from rigtui.text import shown
 
 
 class Exit(IntEnum):
@@ -68,3 +71,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return Exit.FAILED
     except KeyboardInterrupt:
         return Exit.INTERRUPTED
+    except Exception as exc:  # a bug: one line for the operator, the traceback kept for whoever fixes it
+        print(f"rigtui: unexpected {type(exc).__name__}: {shown(str(exc))} ({keep_traceback()})", file=sys.stderr)
+        return Exit.FAILED
+
+
+def keep_traceback() -> str:
+    """Write the current exception's traceback to a file in the state folder; say where."""
+    path = state_dir() / time.strftime("crash-%Y%m%d-%H%M%S.txt")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(traceback.format_exc(), encoding="utf-8")
+    except OSError:
+        return "no details kept: the state folder cannot be written"
+    return f"details in {path}"
