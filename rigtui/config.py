@@ -56,6 +56,8 @@ class RigConfig:
     request_timeout_s: float = opt(5.0, low=0.5, high=60)
     min_battery_percent: int = opt(20, low=0, high=100)
     min_sd_minutes: int = opt(10, low=0, high=10_000)
+    sync_before_record: bool = False  # sync the clocks first when they are further apart than a take allows
+    order: list[str] = field(default_factory=list)  # cameras (serials) in photogrammetry index order
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """rigtui's own files: one writer at a time (an exclusive lock), whole or not at all (atomic
-replacement), and a damaged one kept for the operator rather than overwritten (set aside).
+replacement, synced appends), and a damaged one kept for the operator rather than overwritten (set
+aside).
 
 The lock is `flock` on a lock file: the kernel releases it when its holder exits, even by `kill -9`,
 so a lock file left behind never blocks anyone. The file only tells a refused process who holds it.
@@ -13,13 +14,17 @@ import json
 import logging
 import os
 import socket
+import stat
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Generic, TypeVar
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 DEST_LOCK = ".rigtui-offload.lock"  # in the offload's destination folder
 
@@ -115,5 +120,79 @@ def _sync_folder(folder: Path) -> None:
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
         try:
             os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+class JsonLines(Generic[T]):
+    """An append-only file of JSON lines, one record each, later records winning where they share a
+    key: a crash can lose at most the line being written, never what was written before.
+
+    Every line is checked (`parse` raises ValueError or TypeError); a file with any damaged line is
+    set aside whole for the operator and its good lines are written into a fresh one, so damage is
+    never read as a record."""
+
+    def __init__(self, path: Path, what: str, parse: Callable[[object], T], dump: Callable[[T], object]) -> None:
+        self.path, self.what, self._parse, self._dump = path, what, parse, dump
+
+    def load(self) -> list[T]:
+        try:
+            if not stat.S_ISREG(os.stat(self.path).st_mode):  # a folder, or a FIFO that would block
+                self._repair([], 0, "not a regular file")
+                return []
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return []
+        except OSError as exc:  # unreadable, not damaged: nothing is read, and nothing is moved
+            log.warning("cannot read the %s %s (%s): none of it is used", self.what, self.path, exc.strerror or exc)
+            return []
+        lines = data.split(b"\n")
+        last = lines.pop()  # b"" when the file ends with a newline, as every whole write does
+        good: list[T] = []
+        bad, why = 0, ""
+        for number, raw in enumerate(lines, 1):
+            try:
+                good.append(self._parse(json.loads(raw.decode("utf-8", errors="strict"))))
+            # decoding errors are ValueErrors; a line of "[[[[..." raises RecursionError
+            except (ValueError, TypeError, RecursionError) as exc:
+                bad, why = bad + 1, why or f"line {number}: {exc}"
+        if last:  # a write cut short: the next append would glue its line onto it
+            bad, why = bad + 1, why or f"line {len(lines) + 1}: no newline, a write cut short"
+        if bad:
+            self._repair(good, bad, why)
+        return good
+
+    def _repair(self, good: list[T], bad: int, why: str) -> None:
+        """Set the damaged file aside and write its good lines into a fresh one."""
+        outcome = f": {bad} bad line{'' if bad == 1 else 's'}, {len(good)} kept in a fresh {self.path.name}"
+        if not set_aside(self.path, self.what, why, outcome):
+            return
+        try:
+            write_atomically(self.path, b"".join(self._line(record) for record in good))
+        except OSError as exc:
+            log.warning("cannot write a fresh %s %s: %s", self.what, self.path, exc.strerror or exc)
+
+    def _line(self, record: T) -> bytes:
+        return json.dumps(self._dump(record), separators=(",", ":")).encode() + b"\n"
+
+    def append(self, record: T) -> None:
+        """Append one record and sync it to disk; raises OSError (the file unchanged) when it cannot."""
+        line = self._line(record)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            end = os.fstat(fd).st_size
+            try:
+                written = 0
+                while written < len(line):
+                    written += os.write(fd, line[written:])
+                os.fsync(fd)
+            except OSError:
+                # no half line may stay: trim back to where it began (if even that fails, the next
+                # load sets the file aside as damaged, keeping every whole line)
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, end)
+                    os.fsync(fd)
+                raise
         finally:
             os.close(fd)

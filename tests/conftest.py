@@ -61,16 +61,28 @@ async def run_rigtui(
     return proc.returncode, out.decode(), err.decode()
 
 
+UNSYNCED = SimTuning(media_bytes_per_second=64 * 1024, busy_pulse_s=0.4, start_delay_s=0.05)  # clocks up to 2 min off
+
+
 def make_options(**overrides: object) -> SimRigOptions:
     """A small, quiet rig: free ports, no mDNS, small media files, one camera per model."""
     values: dict[str, object] = {
         "cameras": 4,
         "port": 0,
         "mdns": False,
-        "tuning": SimTuning(media_bytes_per_second=64 * 1024, busy_pulse_s=0.4, start_delay_s=0.05),
+        # clocks in step with the host's unless a test is about clocks (`tuning=UNSYNCED`)
+        "tuning": SimTuning(media_bytes_per_second=64 * 1024, busy_pulse_s=0.4, start_delay_s=0.05, clock_error_s=0),
     }
     values.update(overrides)
     return SimRigOptions(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(autouse=True)
+def private_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test keeps rigtui's files (ledger, shot log, state, cache, logs) under its own tmp_path:
+    never in the user's real folders."""
+    for name in ("XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME"):
+        monkeypatch.setenv(name, str(tmp_path / "private" / name.lower()))
 
 
 @pytest.fixture

@@ -102,7 +102,7 @@ def test_a_camera_that_missed_a_take_shifts_nothing() -> None:
         ("B", rec(3001, "GX010003.MP4")),
         ("C", rec(2999, "GX010002.MP4")),
     ]
-    takes = cluster(recordings, tolerance_s=5)
+    takes = cluster([(camera, r, r.cre) for camera, r in recordings], tolerance_s=5)
     assert [(t.number, sorted(t.members)) for t in takes] == [
         (1, ["A", "B", "C"]),
         (2, ["A", "B"]),
@@ -112,15 +112,15 @@ def test_a_camera_that_missed_a_take_shifts_nothing() -> None:
 
 
 def test_one_recording_per_camera_per_take_and_photos_apart() -> None:
-    takes = cluster(
-        [("A", rec(1000)), ("A", rec(1002, "GX010002.MP4")), ("B", rec(1001, "GOPR0003.JPG", "photo"))], tolerance_s=5
-    )
+    items = [("A", rec(1000)), ("A", rec(1002, "GX010002.MP4")), ("B", rec(1001, "GOPR0003.JPG", "photo"))]
+    takes = cluster([(camera, r, r.cre) for camera, r in items], tolerance_s=5)
     assert [(t.kind, sorted(t.members)) for t in takes] == [("video", ["A"]), ("photo", ["B"]), ("video", ["A"])]
 
 
 def test_new_recordings_join_known_takes_or_follow_them() -> None:
     earlier = [Take(1, 1000, "video", {"A": None}, existing=True), Take(2, 2000, "video", {"A": None}, existing=True)]
-    takes = cluster([("B", rec(1002)), ("A", rec(5000, "GX010005.MP4"))], tolerance_s=5, existing=earlier)
+    items = [("B", rec(1002)), ("A", rec(5000, "GX010005.MP4"))]
+    takes = cluster([(camera, r, r.cre) for camera, r in items], tolerance_s=5, existing=earlier)
     assert [(t.number, t.anchor, sorted(t.members)) for t in takes] == [
         (1, 1000, ["A", "B"]),
         (2, 2000, ["A"]),
@@ -134,3 +134,19 @@ def test_folder_names_and_layouts() -> None:
     assert take.folder("scene") == "scene03_2024_03_21_15_30_45"
     assert destination(take, "take", "C3501", media_file, 2, False) == "take03_2024_03_21_15_30_45/C3501_GOPR0001.JPG"
     assert destination(take, "take", "C3501", media_file, 2, True) == "take03_2024_03_21_15_30_45/rig/002/GOPR0001.JPG"
+
+
+def test_a_camera_clock_offset_is_taken_out_before_grouping() -> None:
+    """Three cameras shot together, their clocks 90 s apart: by `cre` alone three takes; with each
+    clock's measured offset taken out, one."""
+    offsets = {"A": 0, "B": 90, "C": -45}
+    items = [("A", rec(1000)), ("B", rec(1091)), ("C", rec(956))]
+    assert len(cluster([(c, r, r.cre) for c, r in items], tolerance_s=5)) == 3
+    takes = cluster([(c, r, r.cre - offsets[c]) for c, r in items], tolerance_s=5)
+    assert [(t.anchor, sorted(t.members), t.clock_based) for t in takes] == [(1000, ["A", "B", "C"], True)]
+
+
+def test_takes_from_the_shot_log_are_numbered_in_time_with_the_others() -> None:
+    logged = Take(0, 3000, "video", {"A": rec(9999), "B": rec(1)}, shot="20261202T031501.123Z")
+    takes = cluster([("A", rec(1000, "GX010001.MP4"), 1000)], tolerance_s=5, formed=[logged])
+    assert [(t.number, t.shot, t.clock_based) for t in takes] == [(1, None, True), (2, "20261202T031501.123Z", False)]

@@ -1,4 +1,5 @@
-"""SVG snapshots of what an operator sees: the main screen, the key list, a confirmation.
+"""SVG snapshots of what an operator sees: the main screen (one camera's clock 73 s off), the key list,
+a confirmation.
 
 The poller is stopped and fixed snapshots are shown, so the pictures do not depend on timing.
 `pytest --snapshot-update` rewrites them after an intended change (look at them first).
@@ -29,6 +30,7 @@ def snapshot(serial: str, model: str, **fields: object) -> CameraSnapshot:
         "sd_capacity_kb": 124_702_720,
         "minutes_left": 171,
         "updated": 0.0,
+        "clock_offset_s": 0.3,
     }
     values.update(fields)
     return CameraSnapshot(serial, serial, model, None, "127.0.1.1", 8080, **values)  # type: ignore[arg-type]
@@ -36,7 +38,7 @@ def snapshot(serial: str, model: str, **fields: object) -> CameraSnapshot:
 
 RIG = [
     snapshot("C3441144272509", "HERO10"),
-    snapshot("C3461611178002", "HERO11", recording=True, recording_seconds=754),
+    snapshot("C3461611178002", "HERO11", recording=True, recording_seconds=754, clock_offset_s=-73.4, clock_off=True),
     snapshot("C3501909925047", "HERO12", battery_percent=12, charging=False, battery_low=True, hot=True),
     snapshot("C3531861425548", "HERO13", minutes_left=4, sd_low=True, sd_remaining_kb=2_900_000, busy=True),
     snapshot("C3531126614242", "HERO13", online=False, battery_percent=None, last_error="127.0.1.5:8080 unreachable"),

@@ -12,9 +12,11 @@ from rigtui.cli.common import ask, emit_json, print_lines
 from rigtui.cli.rig import add_rig_command, print_report
 from rigtui.config import Config
 from rigtui.gopro.offload import FileTask
+from rigtui.gopro.shotlog import ShotLog
 from rigtui.ops.format import DECLINED, execute_format, plan_format
-from rigtui.ops.offload import OffloadRun, file_line, offload_options, open_ledger
+from rigtui.ops.offload import CameraIndexes, OffloadRun, file_line, offload_options, open_ledger
 from rigtui.ops.rig import RigSession
+from rigtui.userstate import UserState
 
 COMMANDS = {
     "offload": "download every camera's footage into take folders, verified",
@@ -52,7 +54,8 @@ async def offload_rig(session: RigSession, args: argparse.Namespace, config: Con
             print(line.text, file=out, flush=True)
 
     ledger = await asyncio.to_thread(open_ledger, config)
-    run = OffloadRun(session.rig, options, ledger, args.select, on_file_done=file_done)
+    indexes = CameraIndexes(config.rig.order, UserState.load())
+    run = OffloadRun(session.rig, options, ledger, args.select, on_file_done=file_done, log=ShotLog(), indexes=indexes)
     planned = await run.prepare()
     if not args.json:
         print_lines(planned)
@@ -94,7 +97,7 @@ async def show_bars(run: OffloadRun, work: asyncio.Future[object], out: TextIO) 
 async def format_rig(session: RigSession, args: argparse.Namespace, config: Config) -> bool:
     """Plan, show what each card holds, ask (typed count when footage would be lost), then erase."""
     ledger = await asyncio.to_thread(open_ledger, config)
-    plan = await plan_format(session.rig, ledger, args.select, force=args.force)
+    plan = await plan_format(session.rig, ledger, args.select, force=args.force, log=ShotLog())
     print_lines(plan.lines())
     question = plan.confirmation()
     if question is None:

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from rigtui.cli.common import describe, emit_json, global_options
 from rigtui.config import Config
+from rigtui.gopro.shotlog import ShotLog
 from rigtui.gopro.snapshot import CameraSnapshot
 from rigtui.ops.clock import sync_time
 from rigtui.ops.power import power_off
@@ -18,7 +19,7 @@ from rigtui.ops.presets import load_preset
 from rigtui.ops.report import Report
 from rigtui.ops.rig import RigSession, rig_options, status
 from rigtui.ops.settings import copy_settings, prime_of, require_prime
-from rigtui.ops.shutter import RecordOptions, record, stop
+from rigtui.ops.shutter import record, record_options, stop
 from rigtui.userstate import UserState
 
 RigCommand = Callable[[RigSession, argparse.Namespace, Config], Awaitable[bool]]
@@ -96,16 +97,20 @@ def _gb(kb: int | None) -> str:
 
 
 def status_table(snapshots: list[CameraSnapshot]) -> str:
-    header = f"{'CAMERA':21} {'MODEL':7} {'ONLINE':6} {'BATT':>5} {'SD GB':>6} {'MIN':>5} {'TEMP':5} {'REC':>6} BUSY"
+    header = (
+        f"{'CAMERA':21} {'MODEL':7} {'ONLINE':6} {'BATT':>5} {'SD GB':>6} {'MIN':>5} {'TEMP':5} {'REC':>6} BUSY "
+        f"{'CLOCK':>6}"
+    )
     lines = [header]
     for s in snapshots:
         battery = "-" if s.battery_percent is None else f"{s.battery_percent}%" + ("+" if s.charging else "")
         temp = "HOT" if s.hot else "COLD" if s.cold else "ok" if s.online else "-"
         rec = f"{s.recording_seconds}s" if s.recording else "-"
         minutes = "-" if s.minutes_left is None else str(s.minutes_left)
+        clock = "-" if s.clock_offset_s is None else f"{round(s.clock_offset_s):+d}s" + ("!" if s.clock_off else "")
         line = (
             f"{s.key:21} {s.model or '?':7} {'yes' if s.online else 'NO':6} {battery:>5} "
-            f"{_gb(s.sd_remaining_kb):>6} {minutes:>5} {temp:5} {rec:>6} {'yes' if s.busy else '-'}"
+            f"{_gb(s.sd_remaining_kb):>6} {minutes:>5} {temp:5} {rec:>6} {'yes' if s.busy else '-':4} {clock:>6}"
         )
         if s.last_error and not s.online:
             line += f"  {s.last_error}"
@@ -130,6 +135,8 @@ def print_report(report: Report, args: argparse.Namespace) -> bool:
         print(f"dispatch spread {report.dispatch_spread_ms:.3f} ms across {len(report.outcomes)} cameras")
     if report.failed:
         print(f"{verb}: {len(report.failed)} of {len(report.outcomes)} cameras failed")
+    for warning in report.warnings:
+        print(f"warning: {warning}")
     return report.ok
 
 
@@ -146,16 +153,19 @@ async def show_status(session: RigSession, args: argparse.Namespace, config: Con
         print(status_table(report.snapshots))
         for line in report.collisions:
             print(f"warning: {line}")
+        if report.clock_warning:
+            print(f"warning: {report.clock_warning}")
     return report.ok
 
 
 async def record_rig(session: RigSession, args: argparse.Namespace, config: Config) -> bool:
     prime = require_prime(_prime(args, config), "--check-settings") if args.check_settings else None
-    return print_report(await record(session.rig, args.select, RecordOptions(args.force, prime)), args)
+    options = record_options(config, force=args.force, prime=prime)
+    return print_report(await record(session.rig, args.select, options), args)
 
 
 async def stop_rig(session: RigSession, args: argparse.Namespace, config: Config) -> bool:
-    return print_report(await stop(session.rig, args.select), args)
+    return print_report(await stop(session.rig, args.select, ShotLog()), args)
 
 
 async def sync_rig(session: RigSession, args: argparse.Namespace, config: Config) -> bool:

@@ -1,26 +1,25 @@
 """The offload ledger: which camera file is verified where. The format gate trusts nothing else.
 
-An append-only JSON-lines file (one record per verified file, later records win), so a crash can
-lose at most the line being written, never what was recorded before. Every line is checked field by
-field when loading; a ledger with any damaged line is set aside whole (for the operator to look at)
-and its good lines are written into a fresh one, so damage is never read as "verified".
+An append-only JSON-lines file (rigtui.files.JsonLines: one record per verified file, later records
+win), so a crash can lose at most the line being written, never what was recorded before. Every line
+is checked field by field when loading; a ledger with any damaged line is set aside whole (for the
+operator to look at) and its good lines are written into a fresh one, so damage is never read as
+"verified".
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 import os
 import re
-import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from rigtui.files import set_aside, write_atomically
+from rigtui.files import JsonLines
 from rigtui.gopro.download import hash_file
 from rigtui.gopro.media import MAX_BYTES, RANGES
+from rigtui.gopro.shotlog import TAKE_ID
 from rigtui.paths import data_dir
 
 log = logging.getLogger(__name__)
@@ -71,6 +70,7 @@ class LedgerEntry:
     kind: str  # video | photo
     in_manifest: bool = False  # listed in its take's ASC MHL history
     copy_stat: CopyStat | None = None  # the copy when verified; None in ledgers of older rigtui
+    shot: str | None = None  # the take in rigtui's shot log (None: grouped by camera clocks)
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -86,74 +86,21 @@ class Ledger:
         self.path = path or default_path()
         self.entries: dict[tuple[str, str, int], LedgerEntry] = {}
         self._rehashed: dict[tuple[str, str, int], CopyStat] = {}  # copies found intact by hash since loading
+        self._file = JsonLines(self.path, "ledger", _entry, asdict)
         self._load()
 
-    # -- loading ----------------------------------------------------------------------------------
+    # -- loading and recording ------------------------------------------------------------------
     def _load(self) -> None:
-        try:
-            if not stat.S_ISREG(os.stat(self.path).st_mode):  # a folder, or a FIFO that would block
-                self._repair([], 0, "not a regular file")
-                return
-            data = self.path.read_bytes()
-        except FileNotFoundError:
-            return
-        except OSError as exc:  # unreadable, not damaged: nothing is verified, and nothing is moved
-            log.warning("cannot read the ledger %s (%s): nothing counts as verified", self.path, exc.strerror or exc)
-            return
-        lines = data.split(b"\n")
-        last = lines.pop()  # b"" when the file ends with a newline, as every whole write does
-        good: list[LedgerEntry] = []
-        bad, why = 0, ""
-        for number, raw in enumerate(lines, 1):
-            try:
-                good.append(_entry(json.loads(raw.decode("utf-8", errors="strict"))))
-            # decoding errors are ValueErrors; a line of "[[[[..." raises RecursionError
-            except (ValueError, TypeError, RecursionError) as exc:
-                bad, why = bad + 1, why or f"line {number}: {exc}"
-        if last:  # a write cut short: the next append would glue its line onto it
-            bad, why = bad + 1, why or f"line {len(lines) + 1}: no newline, a write cut short"
-        for entry in good:
+        for entry in self._file.load():
             self.entries[entry.key] = entry
-        if bad:
-            self._repair(good, bad, why)
 
-    def _repair(self, good: list[LedgerEntry], bad: int, why: str) -> None:
-        """Set the damaged ledger aside and write its good lines into a fresh one (this run uses
-        only the good lines either way)."""
-        outcome = f": {bad} bad line{'' if bad == 1 else 's'}, {len(good)} kept in a fresh {self.path.name}"
-        if not set_aside(self.path, "ledger", why, outcome):
-            return
-        try:
-            write_atomically(self.path, b"".join(_line(entry) for entry in good))
-        except OSError as exc:
-            log.warning("cannot write a fresh ledger %s: %s", self.path, exc.strerror or exc)
-
-    # -- recording --------------------------------------------------------------------------------
     def record(self, entry: LedgerEntry) -> None:
         """Append one entry and sync it to disk. Raises LedgerError (the ledger unchanged) when it
         cannot be written, e.g. a full disk."""
-        line = _line(entry)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            self._file.append(entry)
         except OSError as exc:
             raise self._error(exc) from exc
-        try:
-            end = os.fstat(fd).st_size
-            try:
-                written = 0
-                while written < len(line):
-                    written += os.write(fd, line[written:])
-                os.fsync(fd)
-            except OSError as exc:
-                # no half line may stay: trim back to where it began (if even that fails, the next
-                # load sets the file aside as damaged, keeping every whole line)
-                with contextlib.suppress(OSError):
-                    os.ftruncate(fd, end)
-                    os.fsync(fd)
-                raise self._error(exc) from exc
-        finally:
-            os.close(fd)
         self.entries[entry.key] = entry
 
     def record_verified(self, entry: LedgerEntry) -> None:
@@ -200,17 +147,13 @@ class Ledger:
         return [e for e in self.entries.values() if e.root == text]
 
 
-def _line(entry: LedgerEntry) -> bytes:
-    return json.dumps(asdict(entry), separators=(",", ":")).encode() + b"\n"
-
-
 # -- checking a line --------------------------------------------------------------------------------
 def _entry(data: object) -> LedgerEntry:
     """A ledger line's object as an entry, every field checked; ValueError or TypeError says why."""
     if not isinstance(data, dict):
         raise TypeError("not a JSON object")
     required = {"camera", "path", "cre", "size", "xxh64", "dest", "root", "take", "anchor", "kind"}
-    missing, unknown = required - data.keys(), data.keys() - required - {"in_manifest", "copy_stat"}
+    missing, unknown = required - data.keys(), data.keys() - required - {"in_manifest", "copy_stat", "shot"}
     if missing or unknown:
         raise ValueError(f"missing {sorted(missing)}, unknown {sorted(unknown)}")
     root, dest = _path(data, "root"), _path(data, "dest")
@@ -220,6 +163,9 @@ def _entry(data: object) -> LedgerEntry:
         raise ValueError("xxh64 is not 16 lowercase hex digits")
     if data["kind"] not in KINDS:
         raise ValueError(f"kind is not one of {KINDS}")
+    shot = data.get("shot")
+    if shot is not None and (not isinstance(shot, str) or not TAKE_ID.fullmatch(shot)):
+        raise ValueError("shot is not a shot-log take id")
     if type(data.get("in_manifest", False)) is not bool:
         raise TypeError("in_manifest is not true or false")
     for name in ("camera", "path"):

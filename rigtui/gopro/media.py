@@ -138,6 +138,17 @@ def listed(listing: MediaListing) -> list[Listed]:
     return found
 
 
+def dated_entries(listing: MediaListing) -> dict[str, int]:
+    """Each entry with a camera file name and a readable creation time: "DIR/NAME" -> cre."""
+    found = {}
+    for item in listed(listing):
+        if item.entry is None or not FILE_NAME.fullmatch(item.entry.n) or not DIRECTORY.fullmatch(item.directory):
+            continue
+        with contextlib.suppress(MediaListError):
+            found[item.key] = _number(item.entry, "cre")
+    return found
+
+
 def listed_entries(listing: MediaListing) -> dict[str, str]:
     """Every entry a media list names, camera file or not: "DIR/NAME" -> its size as listed."""
     return {item.key: str(item.entry.s if item.entry else "") for item in listed(listing)}

@@ -24,7 +24,7 @@ from rigtui.gopro.ledger import Ledger, LedgerEntry
 from rigtui.gopro.media import MediaFile, Recording, parse_media_list
 from rigtui.gopro.mhl import HashedFile, add_generation
 from rigtui.gopro.rig import CameraLink, Rig
-from rigtui.gopro.takes import Take, camera_label, cluster
+from rigtui.gopro.takes import Take, camera_label, cluster, take_kind
 from rigtui.gopro.takes import destination as take_path
 from rigtui.paths import NameClaims, UnsafePath, destination
 
@@ -46,6 +46,17 @@ class OffloadOptions:
     per_camera: int = 2
     photogrammetry: bool = False
     retries: int = 5
+
+
+@dataclass
+class TakeSources:
+    """What forms takes besides the ledger: the shot log's takes ((camera label, DIR/NAME, cre) ->
+    (take id, its start on the host's clock)), each camera's clock offset (for footage rigtui did not
+    shoot), and each camera's index in the photogrammetry layout."""
+
+    shots: dict[tuple[str, str, int], tuple[str, int]] = field(default_factory=dict)
+    offsets: dict[str, float] = field(default_factory=dict)  # camera label -> its clock minus the host's
+    index_of: Callable[[str], int] | None = None  # camera label -> its index (None: in name order)
 
 
 @dataclass
@@ -99,11 +110,13 @@ class Offload:
         selection: list[str] | None = None,
         on_change: Callable[[], None] = lambda: None,
         on_file_done: Callable[[FileTask], None] = lambda task: None,
+        sources: TakeSources | None = None,
     ) -> None:
         self.rig, self.options, self.ledger, self.selection = rig, options, ledger, selection
         self.root = options.dest.expanduser().resolve()
         self.on_change = on_change
         self.on_file_done = on_file_done
+        self.sources = sources or TakeSources()
         self.plan: OffloadPlan | None = None
         self.progress: dict[str, CameraProgress] = {}
         self.started = self.finished = 0.0
@@ -157,19 +170,29 @@ class Offload:
     ) -> OffloadPlan:
         takes = self._existing_takes()
         by_number = {t.number: t for t in takes}
-        to_cluster: list[tuple[str, Recording]] = []
+        by_shot = {t.shot: t for t in takes if t.shot}
+        formed: dict[str, Take] = {}  # new takes from the shot log, by its take id
+        to_cluster: list[tuple[str, Recording, int]] = []
         owner: dict[tuple[str, str, int], CameraLink] = {}
+        sources = self.sources
         for label, link, recording in found:
             owner[(label, recording.first.path, recording.cre)] = link
             # any of its files (a proxy counts too) tells the take an earlier, interrupted run chose
             known = [self.ledger.get(label, f.path, recording.cre) for f in recording.all_files(True)]
             take_number = next((e.take for e in known if e is not None and e.root == str(self.root)), None)
+            shot = sources.shots.get((label, recording.first.path, recording.cre))
             if take_number in by_number:
                 by_number[take_number].members[label] = recording
-            else:
-                to_cluster.append((label, recording))
-        takes = cluster(to_cluster, self.options.tolerance_s, takes)
+            elif shot is not None and shot[0] in by_shot:
+                by_shot[shot[0]].members[label] = recording
+            elif shot is not None:
+                take = formed.setdefault(shot[0], Take(0, shot[1], take_kind(recording), shot=shot[0]))
+                take.members[label] = recording
+            else:  # not shot by rigtui: when it started, as well as this camera's clock tells
+                to_cluster.append((label, recording, recording.cre - round(sources.offsets.get(label, 0.0))))
+        takes = cluster(to_cluster, self.options.tolerance_s, takes, list(formed.values()))
         cameras = sorted({label for label, _, _ in found} | set(unreachable))
+        index_of = sources.index_of or (lambda label: cameras.index(label) + 1)
         claims = NameClaims()
         capacity = shutil.disk_usage(self.root).total
         tasks, already = [], 0
@@ -187,7 +210,7 @@ class Offload:
                         self.options.prefix,
                         label,
                         media_file,
-                        cameras.index(label) + 1,
+                        index_of(label),
                         self.options.photogrammetry,
                     )
                     try:
@@ -207,7 +230,9 @@ class Offload:
     def _existing_takes(self) -> list[Take]:
         takes: dict[int, Take] = {}
         for entry in self.ledger.in_root(self.root):
-            take = takes.setdefault(entry.take, Take(entry.take, entry.anchor, entry.kind, existing=True))
+            take = takes.setdefault(
+                entry.take, Take(entry.take, entry.anchor, entry.kind, existing=True, shot=entry.shot)
+            )
             take.members.setdefault(entry.camera, None)
         return list(takes.values())
 
@@ -284,6 +309,7 @@ class Offload:
             task.take.number,
             task.take.anchor,
             task.take.kind,
+            shot=task.take.shot,
         )
         try:
             await asyncio.to_thread(self.ledger.record_verified, entry)

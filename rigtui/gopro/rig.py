@@ -8,6 +8,8 @@ action does with the cameras (its checks and its report) lives in rigtui.ops.
 from __future__ import annotations
 
 import asyncio
+import calendar
+import contextlib
 import logging
 import re
 import time
@@ -38,6 +40,7 @@ class RigSettings:
     download_read_timeout_s: float = 20.0
     min_battery_percent: int = 20  # below this (and not charging) a snapshot says battery_low
     min_sd_minutes: int = 10  # below this a snapshot says sd_low
+    clock_tolerance_s: float = 5.0  # a clock further than this from the host's: a snapshot says clock_off
 
     @property
     def client_policy(self) -> ClientPolicy:
@@ -77,6 +80,7 @@ class CameraLink:
         self.backoff = 1.0
         self.last_keep_alive = 0.0
         self.reconnecting: asyncio.Task[None] | None = None
+        self.clock_offset_s: float | None = None  # its clock minus the host's local time, last measured
 
     @property
     def key(self) -> str:
@@ -104,7 +108,19 @@ class CameraLink:
         state = await self.client.wait_idle(busy_only=True)
         if self.model is None:
             self.model = model_from_state(state)
+        with contextlib.suppress(CameraError):  # a clock that cannot be read is shown as unknown
+            await self.read_clock()
         self.mark_online(state)
+
+    async def read_clock(self) -> float:
+        """Measure the camera's clock against the host's local time (the request's round trip
+        split in two; the camera tells whole seconds, so half a second is added to its reading)."""
+        sent = time.time()
+        camera = await self.client.get_date_time()
+        middle = (sent + time.time()) / 2
+        host_wall = middle + time.localtime(middle).tm_gmtoff
+        self.clock_offset_s = round(calendar.timegm(camera.timetuple()) + 0.5 - host_wall, 1)
+        return self.clock_offset_s
 
     def mark_online(self, state: CameraState) -> None:
         if not self.online:
@@ -147,6 +163,8 @@ class CameraLink:
             host=self.endpoint.host,
             port=self.endpoint.port,
             online=self.online,
+            clock_offset_s=self.clock_offset_s,
+            clock_off=self.clock_offset_s is not None and abs(self.clock_offset_s) > self.settings.clock_tolerance_s,
             last_error=self.last_error,
             updated=self.updated,
             **fields,  # type: ignore[arg-type]

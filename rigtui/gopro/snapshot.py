@@ -32,6 +32,8 @@ class CameraSnapshot:
     sd_low: bool = False  # fewer minutes left than [rig] min_sd_minutes
     last_error: str | None = None
     updated: float | None = None  # time.time() of the last good poll
+    clock_offset_s: float | None = None  # its clock minus the host's local time, as last measured
+    clock_off: bool = False  # further from the host's than a take allows ([offload] tolerance_s)
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)

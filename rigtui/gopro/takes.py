@@ -1,7 +1,9 @@
 """Takes: recordings from different cameras that were shot together.
 
-Cameras are time-synced, so one take's recordings start within seconds of each other. Clustering
-is by creation time only: a camera that missed a take leaves a gap in that take and shifts nothing.
+Takes rigtui recorded come from its shot log (rigtui.gopro.shotlog), whatever the cameras' clocks
+said. Recordings it did not shoot are grouped by when they started on the host's clock, as well as
+it is known (each camera's `cre` less its measured clock offset): within a tolerance of each other,
+one take; a camera that missed a take leaves a gap in that take and shifts nothing.
 """
 
 from __future__ import annotations
@@ -28,38 +30,39 @@ def take_kind(recording: Recording) -> str:
 @dataclass
 class Take:
     number: int
-    anchor: int  # creation time of the take's first recording (camera-local epoch)
+    anchor: int  # when the take started: the host's local time written as an epoch
     kind: str  # video | photo
     # camera label -> recording (None: offloaded by an earlier run, known from the ledger)
     members: dict[str, Recording | None] = field(default_factory=dict)
     existing: bool = False  # already on disk from an earlier offload
+    shot: str | None = None  # its take in rigtui's shot log
+    clock_based: bool = False  # grouped by camera clocks: footage rigtui did not shoot
 
     def folder(self, prefix: str) -> str:
         return f"{prefix}{self.number:02d}_{time.strftime('%Y_%m_%d_%H_%M_%S', time.gmtime(self.anchor))}"
 
-    def accepts(self, camera: str, recording: Recording, tolerance_s: float) -> bool:
+    def accepts(self, camera: str, recording: Recording, when: int, tolerance_s: float) -> bool:
         return (
-            camera not in self.members
-            and take_kind(recording) == self.kind
-            and abs(recording.cre - self.anchor) <= tolerance_s
+            camera not in self.members and take_kind(recording) == self.kind and abs(when - self.anchor) <= tolerance_s
         )
 
 
 def cluster(
-    recordings: list[tuple[str, Recording]], tolerance_s: float = 5.0, existing: list[Take] | None = None
+    recordings: list[tuple[str, Recording, int]],
+    tolerance_s: float = 5.0,
+    existing: list[Take] | None = None,
+    formed: list[Take] | None = None,
 ) -> list[Take]:
-    """Assign every (camera, recording) to a take: an existing take it belongs to, or a new one.
-    New takes are numbered after the existing ones, in time order; at most one recording per
-    camera per take."""
+    """Assign every (camera, recording, when it started on the host's clock) to a take: an existing
+    take, a take already formed from the shot log, or a new one. New takes (formed ones included)
+    are numbered after the existing ones, in time order; at most one recording per camera per take."""
     takes = list(existing or [])
     next_number = max((t.number for t in takes), default=0) + 1
-    new: list[Take] = []
-    for camera, recording in sorted(recordings, key=lambda item: (item[1].cre, item[0])):
-        home = next((t for t in takes if t.accepts(camera, recording, tolerance_s)), None)
+    new: list[Take] = list(formed or [])
+    for camera, recording, when in sorted(recordings, key=lambda item: (item[2], item[0])):
+        home = next((t for t in takes + new if t.accepts(camera, recording, when, tolerance_s)), None)
         if home is None:
-            home = next((t for t in new if t.accepts(camera, recording, tolerance_s)), None)
-        if home is None:
-            home = Take(0, recording.cre, take_kind(recording))
+            home = Take(0, when, take_kind(recording), clock_based=True)
             new.append(home)
         home.members[camera] = recording
     for take in sorted(new, key=lambda t: t.anchor):

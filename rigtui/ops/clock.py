@@ -10,6 +10,7 @@ from datetime import datetime
 from rigtui.gopro.errors import CameraError
 from rigtui.gopro.protocol import MODEL_INFO
 from rigtui.gopro.rig import CameraLink, Outcome, Rig
+from rigtui.gopro.snapshot import CameraSnapshot
 from rigtui.ops.report import Report
 
 
@@ -25,11 +26,16 @@ def takes_time_zone(model: str | None) -> bool:
 
 async def sync_time(rig: Rig, selection: Iterable[str] | None = None) -> Report:
     online, outcomes = rig.split_online(rig.cameras(selection))
+    before = {link.key: link.clock_offset_s for link in online}
     boundary = float(int(time.time() + 0.5) + 1)
     local = local_time(boundary)
     targets = [link.client.set_date_time_target(local, with_zone=takes_time_zone(link.model)) for link in online]
     released, results = await rig.release(online, targets, at=boundary)
-    readbacks = {o.key: o for o in await rig.each(online, clock_offset)}
+
+    async def read_back(link: CameraLink) -> str:
+        return f"clock offset {_seconds(await link.read_clock())} (was {_seconds(before[link.key])})"
+
+    readbacks = {o.key: o for o in await rig.each(online, read_back)}
     for link, target, result in zip(online, targets, results, strict=True):
         try:
             if isinstance(result, CameraError):
@@ -48,8 +54,23 @@ async def sync_time(rig: Rig, selection: Iterable[str] | None = None) -> Report:
     )
 
 
-async def clock_offset(link: CameraLink) -> str:
-    """How far the camera's clock is from the host's local time, in whole seconds."""
-    camera = await link.client.get_date_time()
-    host = local_time(time.time()).replace(tzinfo=None, microsecond=0)
-    return f"clock offset {round((camera - host).total_seconds()):+d} s"
+def _seconds(offset: float | None) -> str:
+    return "unknown" if offset is None else f"{round(offset):+d} s"
+
+
+def clock_spread(snapshots: Iterable[CameraSnapshot]) -> float:
+    """How far apart the cameras' clocks are (largest offset minus smallest; 0 with fewer than two)."""
+    offsets = [s.clock_offset_s for s in snapshots if s.online and s.clock_offset_s is not None]
+    return max(offsets) - min(offsets) if len(offsets) > 1 else 0.0
+
+
+def clock_warning(snapshots: Iterable[CameraSnapshot], tolerance_s: float) -> str | None:
+    """A warning when camera clocks are further apart than a take allows (what footage rigtui did
+    not shoot is grouped by): the fix is `sync-time`."""
+    spread = clock_spread(snapshots)
+    if spread <= tolerance_s:
+        return None
+    return (
+        f"camera clocks are up to {spread:.0f} s apart (a take allows {tolerance_s:g} s): run sync-time "
+        "(footage rigtui records is grouped by its shot log either way)"
+    )

@@ -19,9 +19,11 @@ from rigtui.gopro.ledger import Ledger
 from rigtui.gopro.media import CardContents, card_contents, deletions, listed_entries, parse_media_list
 from rigtui.gopro.replies import MediaListing
 from rigtui.gopro.rig import CameraLink, Outcome, Rig
+from rigtui.gopro.shotlog import ShotLog
 from rigtui.gopro.snapshot import CameraSnapshot
 from rigtui.gopro.takes import camera_label
 from rigtui.ops.report import Line, Report
+from rigtui.ops.takes import close_takes
 from rigtui.text import shown
 
 SHOWN_FILES = 5  # unverified files named per camera in the plan's text
@@ -52,6 +54,7 @@ class Confirmation:
 class FormatPlan:
     cards: list[CardPlan]
     force: bool
+    notes: list[Line] = field(default_factory=list)  # takes closed before the cards were read, and such
 
     @property
     def erasable(self) -> list[CardPlan]:
@@ -76,7 +79,7 @@ class FormatPlan:
 
     def lines(self) -> list[Line]:
         """What each card holds and what erasing it means; the same text in the CLI and the TUI."""
-        lines = [Line(f"left out  {c.camera}: {c.left_out}", True) for c in self.cards if c.left_out]
+        lines = [*self.notes, *(Line(f"left out  {c.camera}: {c.left_out}", True) for c in self.cards if c.left_out)]
         for card in self.unverified:
             count = len(card.unverified)
             files = f"{count} file{'s' if count != 1 else ''}: " + ", ".join(card.unverified[:SHOWN_FILES])
@@ -143,9 +146,11 @@ async def _read_card(link: CameraLink, ledger: Ledger) -> CardPlan:
 
 
 async def plan_format(
-    rig: Rig, ledger: Ledger, selection: Iterable[str] | None = None, *, force: bool = False
+    rig: Rig, ledger: Ledger, selection: Iterable[str] | None = None, *, force: bool = False, log: ShotLog | None = None
 ) -> FormatPlan:
     await rig.poll_once()  # fresh state: a camera that started recording must show it
+    # an open take must learn its files before the cards are erased, or later files would land in it
+    notes = await close_takes(rig, log, repaired=True) if log is not None else []
     links = rig.cameras(selection)
     cards: dict[str, CardPlan] = {}
 
@@ -161,7 +166,7 @@ async def plan_format(
         why = _held_back(link.snapshot())
         if why is not None:
             cards[link.key] = CardPlan(link.key, left_out=why)
-    return FormatPlan([cards[link.key] for link in links], force)
+    return FormatPlan([cards[link.key] for link in links], force, notes)
 
 
 async def execute_format(rig: Rig, ledger: Ledger, plan: FormatPlan) -> Report:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -15,11 +16,22 @@ from pathlib import Path
 from rigtui.config import Config
 from rigtui.files import Locked, ledger_lock, offload_lock
 from rigtui.gopro.ledger import Ledger
-from rigtui.gopro.offload import CameraProgress, FileTask, Offload, OffloadError, OffloadOptions, OffloadPlan
+from rigtui.gopro.offload import (
+    CameraProgress,
+    FileTask,
+    Offload,
+    OffloadError,
+    OffloadOptions,
+    OffloadPlan,
+    TakeSources,
+)
 from rigtui.gopro.rig import Rig
-from rigtui.gopro.takes import TAKE_PREFIX
+from rigtui.gopro.shotlog import ShotLog
+from rigtui.gopro.takes import TAKE_PREFIX, camera_label
 from rigtui.ops.errors import UsageError
 from rigtui.ops.report import Line
+from rigtui.ops.takes import close_takes
+from rigtui.userstate import UserState
 
 LAYOUTS = ("flat", "photogrammetry")
 SHOWN_REJECTED = 5  # entries left out named per camera (a hostile list can have thousands)
@@ -129,9 +141,13 @@ class OffloadRun:
         selection: Iterable[str] | None = None,
         *,
         on_file_done: Callable[[FileTask], None] = lambda task: None,
+        log: ShotLog | None = None,
+        indexes: Callable[[str], int] | None = None,
     ) -> None:
-        self.options = options
-        self.job = Offload(rig, options, ledger, list(selection or []) or None, on_file_done=on_file_done)
+        self.options, self.rig, self.log = options, rig, log
+        selected = list(selection or []) or None
+        sources = TakeSources(index_of=indexes)
+        self.job = Offload(rig, options, ledger, selected, on_file_done=on_file_done, sources=sources)
         self._locks = contextlib.ExitStack()
 
     @property
@@ -149,8 +165,17 @@ class OffloadRun:
     async def prepare(self) -> list[Line]:
         """Take the destination and the ledger for this run alone, read every card and decide what
         goes where; the lines say what was found and left out."""
+        lines: list[Line] = []
         try:
             await asyncio.to_thread(self._lock)
+            if self.log is not None:  # takes a crash or a separate `record` left open are closed first
+                lines += await close_takes(self.rig, self.log, repaired=True)
+                self.job.sources.shots = await asyncio.to_thread(logged_files, self.log)
+            self.job.sources.offsets = {
+                camera_label(link.key): link.clock_offset_s
+                for link in self.rig.cameras()
+                if link.clock_offset_s is not None
+            }
             plan = await self.job.prepare()
         except (OffloadError, Locked) as exc:
             self._locks.close()
@@ -158,7 +183,15 @@ class OffloadRun:
         except OSError as exc:  # the lock file cannot be made: the destination is not writable
             self._locks.close()
             raise UsageError(f"cannot write to {self.root}: {exc.strerror or exc}") from None
-        lines = [Line(f"FAILED {camera}: {why}", True) for camera, why in sorted(plan.unreachable.items())]
+        lines += [Line(f"FAILED {camera}: {why}", True) for camera, why in sorted(plan.unreachable.items())]
+        for take in plan.takes:
+            if take.clock_based and not take.existing:
+                cameras = ", ".join(sorted(take.members))
+                lines.append(
+                    Line(
+                        f"{take.folder(self.options.prefix)}: not shot by rigtui, grouped by camera clocks ({cameras})"
+                    )
+                )
         for camera, entries in sorted(plan.rejected.items()):
             lines += [Line(f"FAILED {camera}: left out {entry}", True) for entry in entries[:SHOWN_REJECTED]]
             if len(entries) > SHOWN_REJECTED:
@@ -201,6 +234,39 @@ class OffloadRun:
         eta = (total - done) / speed if speed > 0 and not job.finished else 0.0
         state = "finished" if job.finished else f"ETA {int(eta // 60)}:{int(eta % 60):02d}"
         return f"{done / 1e9:.2f} of {total / 1e9:.2f} GB  {speed / 1e6:.0f} MB/s  {state}"
+
+
+def logged_files(log: ShotLog) -> dict[tuple[str, str, int], tuple[str, int]]:
+    """Every file the shot log saw a take produce: (camera label, DIR/NAME, cre) -> (take id, start)."""
+    return {
+        (camera_label(camera), name, cre): (take.id, take.anchor)
+        for take in log.takes()
+        if take.closed
+        for camera, facts in take.cameras.items()
+        for name, cre in facts.media
+    }
+
+
+class CameraIndexes:
+    """Each camera's index in the photogrammetry layout, the same from take to take and run to run:
+    [rig] order first, then the index each other camera was first given (kept in the user's state),
+    new cameras taking the next free one; never the order cameras happened to be found in."""
+
+    def __init__(self, order: Iterable[str], state: UserState) -> None:
+        self.order = [camera_label(serial) for serial in order]
+        self.state = state
+
+    def __call__(self, label: str) -> int:
+        if label in self.order:
+            return self.order.index(label) + 1
+        kept = self.state.indexes.get(label)
+        if kept is not None and kept > len(self.order):
+            return kept
+        taken = {index for camera, index in self.state.indexes.items() if camera != label}
+        index = next(i for i in itertools.count(len(self.order) + 1) if i not in taken)
+        self.state.indexes[label] = index
+        self.state.save()
+        return index
 
 
 def file_line(task: FileTask) -> Line:

@@ -22,6 +22,7 @@ class Report:
     problems: list[str] = field(default_factory=list)  # readiness findings that stopped the action
     dispatch_spread_ms: float | None = None
     extra: dict[str, object] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # what did not stop the action but should be known
 
     @property
     def ok(self) -> bool:
@@ -49,5 +50,6 @@ class Report:
             "outcomes": [o.to_json() for o in self.outcomes],
             "problems": self.problems,
             "dispatch_spread_ms": self.dispatch_spread_ms,
+            "warnings": self.warnings,
             **self.extra,
         }

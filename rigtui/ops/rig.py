@@ -13,6 +13,7 @@ from rigtui.config import Config
 from rigtui.gopro.discovery import DiscoveryError, Endpoint, MdnsBrowser, discover, merge, save_cache
 from rigtui.gopro.rig import Outcome, Rig, RigSettings
 from rigtui.gopro.snapshot import CameraSnapshot
+from rigtui.ops.clock import clock_warning
 from rigtui.ops.errors import NothingFound, UsageError
 from rigtui.ops.report import Line
 
@@ -39,6 +40,7 @@ def rig_settings(config: Config) -> RigSettings:
         download_read_timeout_s=config.offload.read_timeout_s,
         min_battery_percent=cfg.min_battery_percent,
         min_sd_minutes=cfg.min_sd_minutes,
+        clock_tolerance_s=config.offload.tolerance_s,
     )
 
 
@@ -176,6 +178,7 @@ class RigSession:
 class StatusReport:
     snapshots: list[CameraSnapshot]
     collisions: list[str]
+    clock_warning: str | None = None  # the cameras' clocks are further apart than a take allows
 
     @property
     def ok(self) -> bool:
@@ -183,7 +186,8 @@ class StatusReport:
 
 
 def status(rig: Rig, selection: Iterable[str] | None = None) -> StatusReport:
-    return StatusReport([link.snapshot() for link in rig.cameras(selection)], rig.collisions())
+    snapshots = [link.snapshot() for link in rig.cameras(selection)]
+    return StatusReport(snapshots, rig.collisions(), clock_warning(snapshots, rig.settings.clock_tolerance_s))
 
 
 def matches(snap: CameraSnapshot, nickname: str, text: str) -> bool:

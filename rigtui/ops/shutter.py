@@ -1,6 +1,9 @@
-"""Record and stop: every camera at once, after a readiness check, confirmed by each camera's status.
+"""Record and stop: every camera at once, after a readiness check, confirmed by each camera's
+status, and written in the shot log (rigtui.ops.takes), so offload knows each take's files.
 
-A reply of 200 is no proof: each camera's status 10 (encoding) must agree before its outcome is ok.
+A reply of 200 is no proof: a video counts once the camera's status 10 (encoding) agrees; a photo
+(which need not show "encoding") once the camera shows the capture: encoding or busy, or one more
+file on its card.
 """
 
 from __future__ import annotations
@@ -8,21 +11,33 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from rigtui.config import Config
 from rigtui.gopro.errors import CameraError
-from rigtui.gopro.protocol import Status
+from rigtui.gopro.protocol import PresetGroup, Status
 from rigtui.gopro.rig import CameraLink, Outcome, Rig
 from rigtui.gopro.settings import differences
+from rigtui.gopro.shotlog import ShotLog
 from rigtui.gopro.snapshot import CameraSnapshot
 from rigtui.gopro.warm import WarmReply
+from rigtui.ops.clock import clock_warning, sync_time
 from rigtui.ops.report import Report
+from rigtui.ops.takes import close_takes, note_started, open_take
 
 
 @dataclass(frozen=True)
 class RecordOptions:
     force: bool = False  # record even when the readiness check fails
     prime: str | None = None  # also require every camera's settings to equal this camera's
+    log: ShotLog | None = None  # where takes are logged (None: not logged, e.g. in benchmarks)
+    clock_tolerance_s: float = 5.0  # clocks further apart than this get a warning (or a sync)
+    sync_first: bool = False  # sync the clocks first when they are further apart than that
+
+
+def record_options(config: Config, *, force: bool = False, prime: str | None = None) -> RecordOptions:
+    """How `record` runs, from config.toml's [rig] and [offload] and the operator's choices."""
+    return RecordOptions(force, prime, ShotLog(), config.offload.tolerance_s, config.rig.sync_before_record)
 
 
 def readiness(snap: CameraSnapshot) -> list[str]:
@@ -64,14 +79,20 @@ async def record(rig: Rig, selection: Iterable[str] | None = None, options: Reco
     return await _shutter(rig, True, rig.cameras(selection), options)
 
 
-async def stop(rig: Rig, selection: Iterable[str] | None = None) -> Report:
-    return await _shutter(rig, False, rig.cameras(selection), RecordOptions(force=True))
+async def stop(rig: Rig, selection: Iterable[str] | None = None, log: ShotLog | None = None) -> Report:
+    """Stop, then close the logged takes (each camera's new files, once it has written them)."""
+    report = await _shutter(rig, False, rig.cameras(selection), RecordOptions(force=True))
+    if log is None:
+        return report
+    lines = await close_takes(rig, log, repaired=False)
+    return replace(report, warnings=[*report.warnings, *(line.text for line in lines)])
 
 
 async def _shutter(rig: Rig, start: bool, links: list[CameraLink], options: RecordOptions) -> Report:
     verb = "record" if start else "stop"
     await rig.poll_once()  # fresh state for the readiness check and for cameras that came back
     online, outcomes = rig.split_online(links)
+    warnings: list[str] = []
     if not options.force:
         problems = [line for link in links for line in readiness(link.snapshot())]
         if options.prime:
@@ -81,16 +102,52 @@ async def _shutter(rig: Rig, start: bool, links: list[CameraLink], options: Reco
                 problems.append(f"prime: {exc}")
         if problems:
             return Report(verb, outcomes, problems)
+    take = None
+    if start:
+        warnings += await _check_clocks(rig, online, options)
+        if options.log is not None:
+            take, found = await open_take(rig, online, options.log)
+            warnings += found
+    before = {link.key: _captures(link) for link in online}
     released, results = await rig.release(online, [link.client.shutter_target(start) for link in online])
-    confirmations = await asyncio.gather(*(_confirm(rig, link, start) for link in online))
+    confirmations = await asyncio.gather(*(_confirm(rig, link, start, before[link.key]) for link in online))
     for index, (link, result, confirmed) in enumerate(zip(online, results, confirmations, strict=True)):
         outcomes.append(_outcome(link, start, result, confirmed, released.response_ms(index)))
     rig.note(outcomes)
-    return Report(verb, outcomes, dispatch_spread_ms=round(released.spread_ms, 3))
+    if options.log is not None and take is not None:
+        await note_started(options.log, take, online, outcomes)
+        if all(_photo(link) for link in online):  # nothing to stop: the take is whole already
+            warnings += [line.text for line in await close_takes(rig, options.log, repaired=False)]
+    return Report(verb, outcomes, dispatch_spread_ms=round(released.spread_ms, 3), warnings=warnings)
 
 
-async def _confirm(rig: Rig, link: CameraLink, start: bool) -> bool | str:
-    """Poll until status 10 agrees (a 200 is no proof); the reason when it never does."""
+async def _check_clocks(rig: Rig, links: list[CameraLink], options: RecordOptions) -> list[str]:
+    """A warning when the clocks are too far apart, or a sync first when config asks for it."""
+    warning = clock_warning((link.snapshot() for link in links), options.clock_tolerance_s)
+    if warning is None:
+        return []
+    if not options.sync_first:
+        return [warning]
+    report = await sync_time(rig, [link.key for link in links])
+    return [f"clocks synced first ({warning.split(':')[0]})", *(f"sync: {o.key}: {o.detail}" for o in report.failed)]
+
+
+def _photo(link: CameraLink) -> bool:
+    return link.state is not None and link.state.number(Status.PRESET_GROUP) == PresetGroup.PHOTO
+
+
+def _captures(link: CameraLink) -> int:
+    """Photos and videos on the card (a capture adds one)."""
+    state = link.state
+    if state is None:
+        return 0
+    return (state.number(Status.PHOTOS_ON_CARD) or 0) + (state.number(Status.VIDEOS_ON_CARD) or 0)
+
+
+async def _confirm(rig: Rig, link: CameraLink, start: bool, captures: int) -> bool | str:
+    """Poll until the camera shows it did as asked (a 200 is no proof); the reason when it never does.
+    A video: status 10 agrees. A photo: encoding or busy seen, or one more file on the card."""
+    photo = start and _photo(link)
     deadline = time.monotonic() + rig.settings.confirm_timeout_s
     reason = "camera did not confirm"
     while time.monotonic() < deadline:
@@ -98,9 +155,11 @@ async def _confirm(rig: Rig, link: CameraLink, start: bool) -> bool | str:
             state = await link.read_state()
             if state.flag(Status.ENCODING) == start:
                 return True
+            if photo and (state.flag(Status.BUSY) or _captures(link) > captures):
+                return True
         except CameraError as exc:
             reason = str(exc)
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.1 if not photo else 0.05)  # a photo's busy pulse is short
     return reason
 
 

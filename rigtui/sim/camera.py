@@ -80,6 +80,8 @@ class SimTuning:
     start_delay_s: float = 0.08  # shutter start until status 10 reports encoding
     hot_after_s: float = 1800.0  # continuous recording at 4K and above until the hot flag
     burst_count: int = 10
+    clock_error_s: float = 120.0  # each camera's clock starts up to this far off (real clocks drift)
+    photo_delay_s: float = 0.3  # a photo is on the card this long after the shutter (busy meanwhile)
 
 
 def _idle_value(spec: StatusSpec) -> object:
@@ -134,7 +136,8 @@ class SimCamera:
         now = clock()
         # Camera clock: local wall time written as an epoch, off by a little until synced.
         local = time.localtime(now)
-        self.clock_offset = local.tm_gmtoff + rng.uniform(-120.0, 120.0)
+        error = self.tuning.clock_error_s
+        self.clock_offset = local.tm_gmtoff + rng.uniform(-error, error)
         self.tzone = local.tm_gmtoff // 60
         self.dst = max(0, local.tm_isdst)
         self.last_captured: MediaItem | None = None
@@ -471,6 +474,7 @@ class SimCamera:
 
     async def _take_photo(self, cre: int) -> None:
         try:
+            await asyncio.sleep(self.tuning.photo_delay_s)  # busy (writing) meanwhile, never "encoding"
             if self.preset.is_burst:
                 count = self.tuning.burst_count
                 self.last_captured = await asyncio.to_thread(self.media.write_burst, cre=cre, count=count)

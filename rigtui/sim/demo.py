@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -49,12 +48,13 @@ async def demo_world(cameras: int) -> AsyncIterator[DemoWorld]:
         if cameras >= 10:
             weak = sim.server(10).camera
             weak.usb_power, weak.battery = False, 14.0
-        # Two takes already on every card (camera 3 missed the second), for the download screen.
-        now = int(time.time() + time.localtime().tm_gmtoff)
+        # Two takes already on every card (camera 3 missed the second), for the download screen; shot
+        # outside rigtui, so each file's time is its camera's (unsynced) clock.
         for index, camera in enumerate(sim.cameras):
             for take, ago in enumerate((1800, 900)):
                 if not (take == 1 and index == 2):
-                    await camera.add_recording(duration=60, cre=now - ago + index % 2, size=6_000_000)
+                    cre = int(camera.camera_time()) - ago + index % 2
+                    await camera.add_recording(duration=60, cre=cre, size=6_000_000)
         service, server = await _start_pi()
         try:
             yield DemoWorld(

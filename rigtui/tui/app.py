@@ -24,17 +24,18 @@ from textual.worker import Worker, WorkerState
 from rigtui.config import Config
 from rigtui.gopro.ledger import Ledger
 from rigtui.gopro.offload import FileTask
+from rigtui.gopro.shotlog import ShotLog
 from rigtui.gopro.snapshot import CameraSnapshot
 from rigtui.ops.clock import sync_time
 from rigtui.ops.errors import UsageError
 from rigtui.ops.format import DECLINED, execute_format, plan_format
-from rigtui.ops.offload import OffloadRun, file_line, offload_options
+from rigtui.ops.offload import CameraIndexes, OffloadRun, file_line, offload_options
 from rigtui.ops.pi import default_pull_folder, pull, pull_lines, save, save_stacked
 from rigtui.ops.power import power_off, power_off_question
 from rigtui.ops.report import Line, Report
 from rigtui.ops.rig import RigOptions, RigSession, actions_that_apply, matches
 from rigtui.ops.settings import copy_settings, prime_of
-from rigtui.ops.shutter import RecordOptions, record, stop
+from rigtui.ops.shutter import record, record_options, stop
 from rigtui.remote.pilink import PiError, PiLink
 from rigtui.sessionlog import SessionLog
 from rigtui.tui.camera_table import CameraTable
@@ -217,10 +218,12 @@ class RigApp(App[None]):
         return True
 
     # -- logging --------------------------------------------------------------------------------
-    def log_line(self, line: str, *, error: bool = False) -> None:
+    def log_line(self, line: str, *, error: bool = False, warning: bool = False) -> None:
+        """A line in the log pane and the session log; errors also pop up, warnings stand out."""
         self.session_log.write(line)
         with contextlib.suppress(NoMatches):  # closing: the file still gets the line
-            self.query_one("#log", RichLog).write(Text(line, style="red" if error else ""))
+            style = "red" if error else "yellow" if warning else ""
+            self.query_one("#log", RichLog).write(Text(line, style=style))
         if error:
             self.notify(line, severity="error", timeout=6)
 
@@ -241,6 +244,8 @@ class RigApp(App[None]):
                 self.log_line(f"{verb}: {name}: {outcome.detail}")
             else:
                 self.log_line(f"{verb}: {name} FAILED: {outcome.detail}", error=True)
+        for warning in report.warnings:
+            self.log_line(f"{verb}: warning: {warning}", warning=True)
         if report.refused and not report.outcomes:
             return
         summary = report.summary()
@@ -265,7 +270,7 @@ class RigApp(App[None]):
     # -- actions --------------------------------------------------------------------------------
     def action_record(self) -> None:
         async def job() -> None:
-            report = await record(self.rig, self.targets())
+            report = await record(self.rig, self.targets(), record_options(self.config))
             if report.refused:
                 self.log_report(report)
                 details = "\n".join(report.problems)
@@ -274,7 +279,7 @@ class RigApp(App[None]):
                 ):
                     self.log_line("record: cancelled")
                     return
-                report = await record(self.rig, self.targets(), RecordOptions(force=True))
+                report = await record(self.rig, self.targets(), record_options(self.config, force=True))
             self.last_spread_ms = report.dispatch_spread_ms
             self.log_report(report)
 
@@ -282,7 +287,7 @@ class RigApp(App[None]):
 
     def action_stop(self) -> None:
         async def job() -> None:
-            self.log_report(await stop(self.rig, self.targets()))
+            self.log_report(await stop(self.rig, self.targets(), ShotLog()))
 
         self.run_command("stop", job)
 
@@ -312,7 +317,7 @@ class RigApp(App[None]):
         """The same plan and rule as `rigtui format`; here forcing is offered by the typed question."""
 
         async def job() -> None:
-            plan = await plan_format(self.rig, self.ledger, self.targets(), force=True)
+            plan = await plan_format(self.rig, self.ledger, self.targets(), force=True, log=ShotLog())
             self.log_lines(plan.lines())
             question = plan.confirmation()
             if question is None:
@@ -355,7 +360,10 @@ class RigApp(App[None]):
             self.notify(str(exc), severity="warning")
             return
         self.offload_dest = dest
-        run = OffloadRun(self.rig, options, self.ledger, self.targets(), on_file_done=self._file_done)
+        indexes = CameraIndexes(self.config.rig.order, self.state)
+        run = OffloadRun(
+            self.rig, options, self.ledger, self.targets(), on_file_done=self._file_done, log=ShotLog(), indexes=indexes
+        )
         self.offload_run, self.offload_running = run, True
 
         async def job() -> None:

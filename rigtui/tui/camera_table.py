@@ -30,6 +30,7 @@ COLUMNS = (
     Column("sd", "SD free", 11),
     Column("temp", "Temp", 5),
     Column("rec", "Rec", 7),
+    Column("clock", "Clock", 6),
     Column("error", "Last error", 80),  # clipped by the screen's edge; the log has the whole text
 )
 
@@ -39,14 +40,14 @@ Cells = tuple[Cell, ...]
 
 def render_cells(snap: CameraSnapshot, name: str, selected: bool) -> Cells:
     """What a camera's row shows; trouble in colour (low battery or SD as [rig] defines them, hot, cold,
-    offline)."""
+    offline, a clock further off than a take allows)."""
     first = (("▸" if selected else " ") + name, "bold" if selected else "")
     if not snap.online:
         return (
             first,
             (snap.model or "?", "dim"),
             ("off", "bold red"),
-            *(("-", "dim"),) * 4,
+            *(("-", "dim"),) * 5,
             (snap.last_error or "", "red"),
         )
     battery = "-" if snap.battery_percent is None else f"{snap.battery_percent}%{'+' if snap.charging else ''}"
@@ -69,8 +70,16 @@ def render_cells(snap: CameraSnapshot, name: str, selected: bool) -> Cells:
         sd,
         temp,
         rec,
+        clock_cell(snap),
         (snap.last_error or "", "red"),
     )
+
+
+def clock_cell(snap: CameraSnapshot) -> Cell:
+    """The camera's clock against the host's: quiet when within a take's tolerance, loud when not."""
+    if snap.clock_offset_s is None:
+        return ("?", "dim")
+    return (f"{round(snap.clock_offset_s):+d}s", "bold yellow" if snap.clock_off else "dim")
 
 
 def to_text(cell: Cell) -> Text:

@@ -23,6 +23,9 @@ def summarize(snapshots: list[CameraSnapshot], spread_ms: float | None, prime: s
     if cards:
         low_card = min(cards, key=lambda s: s.minutes_left or 0)
         text.append(f"  sd {low_card.minutes_left} min", "bold red" if low_card.sd_low else "")
+    clocks_off = sum(s.clock_off for s in online)
+    if clocks_off:
+        text.append(f"  clock off {clocks_off}", "bold yellow")
     if spread_ms is not None:
         text.append(f"  spread {spread_ms:.2f} ms")
     if prime:
