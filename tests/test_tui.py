@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from conftest import UNSYNCED
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, RichLog, Static
 
@@ -294,3 +295,25 @@ def test_pi_rows_have_a_cell_for_every_column_in_every_state() -> None:
         PiSnapshot("a", "stale", status, [], None),
     ):
         assert len(pi_cells(snap)) == len(COLUMNS) + 1, snap.state
+
+
+@pytest.mark.rig(cameras=3, models=("HERO12", "HERO13"), tuning=UNSYNCED)
+async def test_a_new_user_records_unsynced_cameras_and_gets_one_take(rig: SimRig, tmp_path: Path) -> None:
+    """Start, record once without syncing the clocks (minutes apart), stop, offload: one take of
+    three clips. The clocks show, the record warns about them, and the summary counts them."""
+    app = app_for(rig, tmp_path, f'[offload]\nsidecars = false\ndest = "{tmp_path / "footage"}"\n')
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: len(app.query_one(CameraTable).shown) == 3)
+        await until(pilot, lambda: "clock off" in str(app.query_one("#summary").render()))
+        assert any(cell(app, s.camera.serial, "clock").endswith("s") for s in rig.servers)
+        await pilot.press("r")
+        await until(pilot, lambda: "record: 3 of 3 cameras ok" in log_text(app))
+        assert "record: warning: camera clocks are up to" in log_text(app)
+        await pilot.pause(1.2)
+        await pilot.press("s")
+        await until(pilot, lambda: "stop: 3 of 3 cameras ok" in log_text(app), 20)
+        await pilot.press("d")
+        await pilot.press("enter")
+        await until(pilot, lambda: app.offload_run is not None and not app.offload_running, 60)
+    folders = [p for p in (tmp_path / "footage").iterdir() if p.is_dir()]
+    assert len(folders) == 1 and len(list(folders[0].glob("*.MP4"))) == 3

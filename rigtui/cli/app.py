@@ -8,6 +8,8 @@ import asyncio
 
 from rigtui.config import Config
 from rigtui.gopro.discovery import Endpoint
+from rigtui.gopro.ledger import Ledger
+from rigtui.gopro.shotlog import ShotLog
 from rigtui.ops.errors import UsageError
 from rigtui.ops.rig import rig_options
 from rigtui.paths import data_dir
@@ -46,7 +48,16 @@ def run_demo(args: argparse.Namespace, config: Config) -> bool:
             cameras = [Endpoint(c.host, c.port, c.serial) for c in world.cameras]
             pi = PiEndpoint("pi-sim", world.pi_host, service_port=world.pi_port, direct=True)
             options = rig_options(config, endpoints=cameras)
-            app = make_app(config, options, state=UserState.load(data_dir() / "demo-state.toml"), pis=[pi])
+            # the demo's records stay apart from the real rig's: its own state, ledger and shot log
+            demo = data_dir() / "demo"
+            app = make_app(
+                config,
+                options,
+                state=UserState.load(demo / "state.toml"),
+                ledger=Ledger(demo / "ledger.jsonl"),
+                shotlog=ShotLog(demo),
+                pis=[pi],
+            )
             await app.run_async()
 
     asyncio.run(demo())

@@ -160,7 +160,7 @@ async def show_status(session: RigSession, args: argparse.Namespace, config: Con
 
 async def record_rig(session: RigSession, args: argparse.Namespace, config: Config) -> bool:
     prime = require_prime(_prime(args, config), "--check-settings") if args.check_settings else None
-    options = record_options(config, force=args.force, prime=prime)
+    options = record_options(config, ShotLog(), force=args.force, prime=prime)
     return print_report(await record(session.rig, args.select, options), args)
 
 

@@ -35,9 +35,9 @@ class RecordOptions:
     sync_first: bool = False  # sync the clocks first when they are further apart than that
 
 
-def record_options(config: Config, *, force: bool = False, prime: str | None = None) -> RecordOptions:
+def record_options(config: Config, log: ShotLog, *, force: bool = False, prime: str | None = None) -> RecordOptions:
     """How `record` runs, from config.toml's [rig] and [offload] and the operator's choices."""
-    return RecordOptions(force, prime, ShotLog(), config.offload.tolerance_s, config.rig.sync_before_record)
+    return RecordOptions(force, prime, log, config.offload.tolerance_s, config.rig.sync_before_record)
 
 
 def readiness(snap: CameraSnapshot) -> list[str]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rigtui.config import Config
 from rigtui.gopro.ledger import Ledger
+from rigtui.gopro.shotlog import ShotLog
 from rigtui.ops.offload import open_ledger
 from rigtui.ops.pi import pi_links
 from rigtui.ops.rig import RigOptions
@@ -23,6 +24,7 @@ def make_app(
     state: UserState | None = None,
     log_dir: Path | None = None,
     ledger: Ledger | None = None,
+    shotlog: ShotLog | None = None,
     pis: Iterable[PiEndpoint] = (),
 ) -> RigApp:
     """The app for the CLI and the tests: the rig `rig` describes, config.toml's Pis plus `pis`."""
@@ -32,5 +34,6 @@ def make_app(
         state=state or UserState.load(),
         session_log=SessionLog(log_dir),
         ledger=ledger or open_ledger(config),
+        shotlog=shotlog or ShotLog(),
         pis=pi_links(config, pis),
     )

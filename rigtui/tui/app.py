@@ -96,6 +96,7 @@ class RigApp(App[None]):
         state: UserState,
         session_log: SessionLog,
         ledger: Ledger,
+        shotlog: ShotLog,
         pis: list[PiLink],
     ) -> None:
         super().__init__()
@@ -105,6 +106,7 @@ class RigApp(App[None]):
         self.state = state
         self.session_log = session_log
         self.ledger = ledger
+        self.shotlog = shotlog
         self.keymap_overrides = {action: key for action, key in config.keys.items() if key}
         self.offload_dest = config.offload.dest
         self.offload_run: OffloadRun | None = None
@@ -270,7 +272,7 @@ class RigApp(App[None]):
     # -- actions --------------------------------------------------------------------------------
     def action_record(self) -> None:
         async def job() -> None:
-            report = await record(self.rig, self.targets(), record_options(self.config))
+            report = await record(self.rig, self.targets(), record_options(self.config, self.shotlog))
             if report.refused:
                 self.log_report(report)
                 details = "\n".join(report.problems)
@@ -279,7 +281,7 @@ class RigApp(App[None]):
                 ):
                     self.log_line("record: cancelled")
                     return
-                report = await record(self.rig, self.targets(), record_options(self.config, force=True))
+                report = await record(self.rig, self.targets(), record_options(self.config, self.shotlog, force=True))
             self.last_spread_ms = report.dispatch_spread_ms
             self.log_report(report)
 
@@ -287,7 +289,7 @@ class RigApp(App[None]):
 
     def action_stop(self) -> None:
         async def job() -> None:
-            self.log_report(await stop(self.rig, self.targets(), ShotLog()))
+            self.log_report(await stop(self.rig, self.targets(), self.shotlog))
 
         self.run_command("stop", job)
 
@@ -317,7 +319,7 @@ class RigApp(App[None]):
         """The same plan and rule as `rigtui format`; here forcing is offered by the typed question."""
 
         async def job() -> None:
-            plan = await plan_format(self.rig, self.ledger, self.targets(), force=True, log=ShotLog())
+            plan = await plan_format(self.rig, self.ledger, self.targets(), force=True, log=self.shotlog)
             self.log_lines(plan.lines())
             question = plan.confirmation()
             if question is None:
@@ -362,7 +364,13 @@ class RigApp(App[None]):
         self.offload_dest = dest
         indexes = CameraIndexes(self.config.rig.order, self.state)
         run = OffloadRun(
-            self.rig, options, self.ledger, self.targets(), on_file_done=self._file_done, log=ShotLog(), indexes=indexes
+            self.rig,
+            options,
+            self.ledger,
+            self.targets(),
+            on_file_done=self._file_done,
+            log=self.shotlog,
+            indexes=indexes,
         )
         self.offload_run, self.offload_running = run, True
 
