@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from pathlib import Path
 
@@ -181,3 +182,16 @@ async def test_sync_before_record_in_config_syncs_the_clocks_first(rig: SimRig, 
     host = time.time() + time.localtime().tm_gmtoff
     assert all(abs(s.camera.camera_time() - host) < 2 for s in rig.servers)
     assert (await rigtui(rig, "stop"))[0] == 0
+
+
+@pytest.mark.rig(**CAMERAS)
+async def test_a_damaged_shot_log_is_set_aside_and_its_good_takes_kept(rig: SimRig, tmp_path: Path) -> None:
+    await take(rig)
+    await take(rig)
+    log = Path(os.environ["XDG_DATA_HOME"]) / "rigtui" / "shotlog.jsonl"
+    lines = log.read_bytes().splitlines(keepends=True)
+    log.write_bytes(b"".join(lines) + b'{"event": "stop", "take": "x\\u0000", "utc": NaN}\n' + b"\xff\xfe\n")
+    code, out, err = await run_rigtui("offload", str(tmp_path / "footage"), "--no-sidecars", *cameras_of(rig))
+    assert code == 0 and "Traceback" not in out + err, out + err
+    assert "damaged shot log set aside" in err and list(log.parent.glob("shotlog.jsonl.damaged-*"))
+    assert [len(files) for files in clips(tmp_path / "footage")] == [3, 3], "the good lines still tell the takes"
