@@ -57,6 +57,7 @@ class RigConfig:
     min_battery_percent: int = opt(20, low=0, high=100)
     min_sd_minutes: int = opt(10, low=0, high=10_000)
     sync_before_record: bool = False  # sync the clocks first when they are further apart than a take allows
+    auto_power_down: str = opt("never", pattern=r"never|keep")  # while rigtui holds the cameras
     order: list[str] = field(default_factory=list)  # cameras (serials) in photogrammetry index order
 
 

@@ -20,6 +20,7 @@ from rigtui.gopro.spec_tables import OptionSpec
 from rigtui.ops.clock import sync_time
 from rigtui.ops.power import power_off
 from rigtui.ops.presets import load_preset
+from rigtui.ops.rig import RigOptions, RigSession
 from rigtui.ops.settings import copy_settings
 from rigtui.ops.shutter import RecordOptions, record, stop
 from rigtui.sim.camera import SimCamera
@@ -242,16 +243,19 @@ async def test_camera_clock_readback_reports_offsets(rig: SimRig, rig_of: Rig) -
     assert abs((link.snapshot().clock_offset_s or 0) - 30) <= 1, "the snapshot shows it"
 
 
-async def test_keep_alives_ride_the_warm_link_every_few_seconds(rig: SimRig) -> None:
-    core = Rig(RigSettings(poll_interval_s=0.5))
+async def test_a_session_keeps_every_camera_awake_every_few_seconds(rig: SimRig) -> None:
+    """Keep-alives come from the session, whatever else runs; polls (2 Hz here) do not send them."""
     server = rig.servers[0]
-    await core.add([Endpoint(server.host, server.port)])
+    session = RigSession(
+        RigOptions(RigSettings(poll_interval_s=0.5), named=(Endpoint(server.host, server.port),), discovers=False)
+    )
+    await session.open()
     try:
-        task = asyncio.create_task(core.run_poller(lambda snaps: None))
+        poller = asyncio.create_task(session.rig.run_poller(lambda snaps: None))
         await asyncio.sleep(3.6)
-        task.cancel()
+        poller.cancel()
     finally:
-        await core.close()
+        await session.close()
     paths = [r["path"] for r in server.requests]
     assert paths.count("/gopro/camera/keep_alive") == 2
-    assert 6 <= paths.count("/gopro/camera/state") <= 10, "polled at 2 Hz (status 60 allows 500 ms)"
+    assert 6 <= paths.count("/gopro/camera/state") <= 12, "polled at 2 Hz (status 60 allows 500 ms)"

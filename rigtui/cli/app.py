@@ -33,7 +33,8 @@ def run_app(args: argparse.Namespace, config: Config) -> bool:
     """The app on the rig config.toml describes, or on the cameras named with --camera."""
     from rigtui.tui import make_app
 
-    make_app(config, rig_options(config, cameras=args.camera, mdns_interfaces=args.mdns_interface)).run()
+    options = rig_options(config, cameras=args.camera, mdns_interfaces=args.mdns_interface, hold=True)
+    make_app(config, options).run()
     return True
 
 
@@ -47,7 +48,7 @@ def run_demo(args: argparse.Namespace, config: Config) -> bool:
         async with demo_world(args.cameras) as world:
             cameras = [Endpoint(c.host, c.port, c.serial) for c in world.cameras]
             pi = PiEndpoint("pi-sim", world.pi_host, service_port=world.pi_port, direct=True)
-            options = rig_options(config, endpoints=cameras)
+            options = rig_options(config, endpoints=cameras, hold=True)
             # the demo's records stay apart from the real rig's: its own state, ledger and shot log
             demo = data_dir() / "demo"
             app = make_app(

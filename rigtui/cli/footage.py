@@ -25,7 +25,7 @@ COMMANDS = {
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    offload = add_rig_command(commands, "offload", COMMANDS["offload"], offload_rig)
+    offload = add_rig_command(commands, "offload", COMMANDS["offload"], offload_rig, hold=True)
     offload.add_argument("dest", metavar="DEST", help="folder the take folders go in")
     offload.add_argument("--prefix", help="take folder prefix (default: [offload] prefix, 'take')")
     offload.add_argument("--no-sidecars", action="store_true", help="leave LRV proxies and THM thumbnails")
@@ -34,7 +34,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         choices=("flat", "photogrammetry"),
         help="photo takes as <take>/rig/<camera index>/<frame>.JPG with photogrammetry",
     )
-    erase = add_rig_command(commands, "format", COMMANDS["format"], format_rig)
+    erase = add_rig_command(commands, "format", COMMANDS["format"], format_rig, hold=True)
     erase.add_argument("--yes", action="store_true", help="answer the 'erase?' question (never the gate)")
     erase.add_argument(
         "--force", action="store_true", help="erase unverified footage too, after typing the number of cameras"

@@ -36,9 +36,10 @@ COMMANDS = {
 
 
 def add_rig_command(
-    commands: argparse._SubParsersAction, name: str, text: str, command: RigCommand
+    commands: argparse._SubParsersAction, name: str, text: str, command: RigCommand, *, hold: bool = False
 ) -> argparse.ArgumentParser:
-    """A subcommand that acts on the rig: it takes the global options and `--select`."""
+    """A subcommand that acts on the rig: it takes the global options and `--select`. `hold`: it may
+    hold the cameras a long time (they are kept from powering down meanwhile)."""
     sub = commands.add_parser(name, help=text, description=describe(text))
     global_options(sub, defaults=False)
     sub.add_argument(
@@ -47,7 +48,7 @@ def add_rig_command(
         metavar="CAMERA",
         help="only this camera: serial, its last digits, or HOST:PORT (repeatable)",
     )
-    sub.set_defaults(run=lambda args, config: on_rig(args, config, command))
+    sub.set_defaults(run=lambda args, config: on_rig(args, config, command), hold=hold)
     return sub
 
 
@@ -80,7 +81,8 @@ def on_rig(args: argparse.Namespace, config: Config, command: RigCommand) -> boo
     """Bring the rig up (or only the cameras named), check `--select`, run the command, let go."""
 
     async def main() -> bool:
-        session = RigSession(rig_options(config, cameras=args.camera, mdns_interfaces=args.mdns_interface))
+        options = rig_options(config, cameras=args.camera, mdns_interfaces=args.mdns_interface, hold=args.hold)
+        session = RigSession(options, log=ShotLog(), prime=lambda: _prime(args, config))
         try:
             await session.open()
             args.select = session.select(args.select)
@@ -103,7 +105,10 @@ def status_table(snapshots: list[CameraSnapshot]) -> str:
     )
     lines = [header]
     for s in snapshots:
-        battery = "-" if s.battery_percent is None else f"{s.battery_percent}%" + ("+" if s.charging else "")
+        if not s.battery_present:
+            battery = "USB"
+        else:
+            battery = "-" if s.battery_percent is None else f"{s.battery_percent}%" + ("+" if s.charging else "")
         temp = "HOT" if s.hot else "COLD" if s.cold else "ok" if s.online else "-"
         rec = f"{s.recording_seconds}s" if s.recording else "-"
         minutes = "-" if s.minutes_left is None else str(s.minutes_left)

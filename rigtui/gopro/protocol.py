@@ -47,6 +47,7 @@ class Status:
     BUSY = 8
     ENCODING = 10
     VIDEO_SECONDS = 13
+    AP_SSID = 30  # "GP" and the last 8 digits of the serial: HERO10/11 tell their serial nowhere else
     SD_STATE = 33
     PHOTOS_REMAINING = 34
     VIDEO_MINUTES_REMAINING = 35

@@ -14,10 +14,11 @@ from typing import Any, ClassVar, TypeVar
 
 import msgspec
 
-from rigtui.gopro.errors import CameraBusy, CameraHTTPError, CameraProtocolError, SettingRejected
+from rigtui.gopro.errors import CameraBusy, CameraError, CameraHTTPError, CameraProtocolError, SettingRejected
 from rigtui.text import shown
 
 T = TypeVar("T")
+STUCK = "communication with settings controller"
 
 # Unicode categories a terminal must not get from a camera: controls (C0, C1: escape sequences, new
 # lines), format characters (bidi overrides, zero-width), lone surrogates, line and paragraph separators.
@@ -145,7 +146,10 @@ def decode(path: str, status: int, body: bytes, kind: type[T]) -> T:
         supported = {o.id: shown(o.display_name, 40) for o in rejection.supported_options}
         raise SettingRejected(rejection.setting_id, rejection.option_id, rejection.error, supported)
     if not 200 <= status < 300:
-        raise CameraHTTPError(status, path, shown(body[:200].decode("utf-8", "replace").strip(), 80))
+        text = shown(body[:200].decode("utf-8", "replace").strip(), 80)
+        if STUCK in text.lower():  # HERO13: only a power cycle brings its settings controller back
+            raise CameraError(f"its settings controller is stuck: power-cycle this camera ({path}: HTTP {status})")
+        raise CameraHTTPError(status, path, text)
     try:
         return _json(body.strip() or b"{}", kind)
     except RecursionError:

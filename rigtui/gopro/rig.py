@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from rigtui.gopro.client import CameraClient, CameraState, ClientPolicy, check_version
 from rigtui.gopro.discovery import Endpoint, serial_collisions
 from rigtui.gopro.errors import CameraError, CameraOffline
-from rigtui.gopro.protocol import MODEL_INFO, Status
+from rigtui.gopro.protocol import MODEL_INFO, Setting, Status
 from rigtui.gopro.snapshot import CameraSnapshot, snapshot_fields
 from rigtui.gopro.warm import Release, WarmReply, release
 from rigtui.text import shown
@@ -41,6 +41,7 @@ class RigSettings:
     min_battery_percent: int = 20  # below this (and not charging) a snapshot says battery_low
     min_sd_minutes: int = 10  # below this a snapshot says sd_low
     clock_tolerance_s: float = 5.0  # a clock further than this from the host's: a snapshot says clock_off
+    keep_awake: bool = False  # Auto Power Down set to Never at bring-up, the camera's own value back at close
 
     @property
     def client_policy(self) -> ClientPolicy:
@@ -49,6 +50,20 @@ class RigSettings:
             connect_timeout_s=self.connect_timeout_s,
             download_read_timeout_s=self.download_read_timeout_s,
         )
+
+
+@dataclass(frozen=True)
+class CameraEvent:
+    """Something a camera did that nobody asked it to: stopped recording, rebooted, went away, came
+    back, changed hands."""
+
+    key: str
+    kind: str  # stopped | lost | back | owner
+    text: str
+    at: float  # time.time()
+
+
+OWNERS = {0: "nobody (idle)", 1: "someone in its menus", 2: "an app (rigtui)"}  # status 114
 
 
 @dataclass(frozen=True)
@@ -81,6 +96,10 @@ class CameraLink:
         self.last_keep_alive = 0.0
         self.reconnecting: asyncio.Task[None] | None = None
         self.clock_offset_s: float | None = None  # its clock minus the host's local time, last measured
+        self.stopping = False  # rigtui is stopping it: a stop now is no surprise
+        self.clash: str | None = None  # another camera's serial shares this one's address
+        self.power_down: int | None = None  # its Auto Power Down before rigtui set it to Never
+        self.on_event: Callable[[CameraEvent], None] = lambda event: None
 
     @property
     def key(self) -> str:
@@ -105,12 +124,28 @@ class CameraLink:
                 (m.key for m in MODEL_INFO.values() if str(m.model_number) == str(info.model_number)), None
             )
         await self.client.turbo_transfer(False)
+        if self.settings.keep_awake:
+            await self._keep_awake()
         state = await self.client.wait_idle(busy_only=True)
         if self.model is None:
             self.model = model_from_state(state)
         with contextlib.suppress(CameraError):  # a clock that cannot be read is shown as unknown
             await self.read_clock()
         self.mark_online(state)
+
+    async def _keep_awake(self) -> None:
+        """Auto Power Down to Never while rigtui holds the camera (asleep, over USB, it is lost);
+        its own value is kept to give back (`restore_power_down`)."""
+        current = (await self.client.state()).settings.get(Setting.AUTO_POWER_DOWN)
+        if current not in (None, 0):
+            await self.client.set_setting(Setting.AUTO_POWER_DOWN, 0)
+            if self.power_down is None:
+                self.power_down = current
+
+    async def restore_power_down(self) -> None:
+        if self.power_down is not None and self.online:
+            await self.client.set_setting(Setting.AUTO_POWER_DOWN, self.power_down)
+            self.power_down = None
 
     async def read_clock(self) -> float:
         """Measure the camera's clock against the host's local time (the request's round trip
@@ -123,25 +158,49 @@ class CameraLink:
         return self.clock_offset_s
 
     def mark_online(self, state: CameraState) -> None:
+        before, was_online = self.state, self.online
         if not self.online:
             self.last_error = None  # the error was why it was offline; a failed command's stays shown
         self.state, self.online = state, True
         self.updated = time.time()
         self.backoff = 1.0
+        if before is not None:
+            self._compare(before, state, was_online)
+
+    def _compare(self, before: CameraState, now: CameraState, was_online: bool) -> None:
+        """Turn what changed between two readings into events (a surprise also shows in the row)."""
+        if not was_online:
+            self._event("back", "is back")
+        if before.flag(Status.ENCODING) and not now.flag(Status.ENCODING) and not self.stopping:
+            seconds = before.number(Status.VIDEO_SECONDS) or 0
+            self.last_error = f"stopped recording on its own after {seconds // 60:02d}:{seconds % 60:02d}"
+            self._event("stopped", self.last_error)
+        owner = now.number(Status.CONTROL_OWNER)
+        if owner != before.number(Status.CONTROL_OWNER) and owner is not None:
+            self._event("owner", f"is now controlled by {OWNERS.get(owner, f'owner {owner}')}")
+
+    def _event(self, kind: str, text: str) -> None:
+        self.on_event(CameraEvent(self.key, kind, text, time.time()))
 
     def mark_offline(self, error: Exception | str) -> None:
+        if self.online:
+            self._event("lost", f"went offline: {error}")
         self.online = False
         self.last_error = str(error)
         self.next_attempt = time.monotonic() + self.backoff
         self.backoff = min(self.backoff * 2, MAX_BACKOFF_S)
 
     async def poll(self) -> None:
-        """Read state over the warm socket; keep-alives ride along every few seconds."""
-        now = time.monotonic()
-        if now - self.last_keep_alive >= KEEP_ALIVE_S:
-            await self.client.keep_alive()
-            self.last_keep_alive = now
-        await self.read_state()
+        """Read state over the warm socket. A camera that forgot wired control was rebooted (by
+        itself or by hand): it goes through bring-up again, as a camera that comes back does."""
+        controlled = self.state.number(Status.USB_CONTROLLED) if self.state else None
+        state = await self.read_state()
+        if controlled == 1 and state.number(Status.USB_CONTROLLED) == 0:
+            raise CameraOffline("rebooted (its wired control was reset)")
+
+    async def keep_alive(self) -> None:
+        await self.client.keep_alive()
+        self.last_keep_alive = time.monotonic()
 
     async def read_state(self) -> CameraState:
         """The camera's state; the link is online once it answers."""
@@ -164,6 +223,7 @@ class CameraLink:
             port=self.endpoint.port,
             online=self.online,
             clock_offset_s=self.clock_offset_s,
+            clash=self.clash,
             clock_off=self.clock_offset_s is not None and abs(self.clock_offset_s) > self.settings.clock_tolerance_s,
             last_error=self.last_error,
             updated=self.updated,
@@ -172,6 +232,11 @@ class CameraLink:
 
     async def close(self) -> None:
         await self.client.close()
+
+
+async def _restore(link: CameraLink) -> str:
+    await link.restore_power_down()
+    return "its Auto Power Down is back"
 
 
 def model_from_state(state: CameraState) -> str | None:
@@ -188,6 +253,7 @@ class Rig:
     def __init__(self, settings: RigSettings | None = None) -> None:
         self.settings = settings or RigSettings()
         self.links: dict[str, CameraLink] = {}  # by address
+        self.on_event: Callable[[CameraEvent], None] = lambda event: None  # what cameras do unasked
 
     # -- membership -----------------------------------------------------------------------------
     async def add(self, endpoints: Iterable[Endpoint]) -> list[Outcome]:
@@ -196,6 +262,7 @@ class Rig:
         for endpoint in endpoints:
             if endpoint.address not in self.links:
                 link = CameraLink(endpoint, self.settings)
+                link.on_event = lambda event: self.on_event(event)
                 self.links[endpoint.address] = link
                 new.append(link)
         return await self.each(new, self._connect)
@@ -230,6 +297,7 @@ class Rig:
         return serial_collisions(link.serial for link in self.links.values() if link.serial)
 
     async def close(self) -> None:
+        await self.each([link for link in self.links.values() if link.power_down is not None], _restore, timeout=5)
         tasks = [link.reconnecting for link in self.links.values() if link.reconnecting is not None]
         for task in tasks:
             task.cancel()

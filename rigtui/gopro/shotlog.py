@@ -27,7 +27,7 @@ from rigtui.paths import data_dir
 
 log = logging.getLogger(__name__)
 
-EVENTS = ("start", "started", "stop")
+EVENTS = ("start", "started", "stop", "note")
 TAKE_ID = re.compile(r"\d{8}T\d{6}\.\d{3}Z(-\d+)?")
 MAX_CAMERAS = 10_000
 MAX_MEDIA = 100_000  # entries one camera can add in one take, at most
@@ -41,11 +41,12 @@ class ShotCamera:
     confirmed: bool | None = None  # started: its status confirmed the capture
     offset_s: float | None = None  # started: its clock minus the host's, in seconds
     media: tuple[tuple[str, int], ...] = ()  # stop: (DIR/NAME, cre) of each entry that appeared
+    notes: tuple[str, ...] = ()  # note: what it did during the take ("stopped recording on its own ...")
 
 
 @dataclass(frozen=True)
 class ShotLine:
-    event: str  # start | started | stop
+    event: str  # start | started | stop | note
     take: str  # the take's id: its start, host UTC
     utc: float  # when this happened, host clock
     cameras: dict[str, ShotCamera] = field(default_factory=dict)
@@ -99,6 +100,7 @@ class ShotLog:
                     camera.confirmed if camera.confirmed is not None else known.confirmed,
                     camera.offset_s if camera.offset_s is not None else known.offset_s,
                     known.media + camera.media,
+                    known.notes + camera.notes,
                 )
         return sorted(takes.values(), key=lambda t: t.started)
 
@@ -146,6 +148,11 @@ class ShotLog:
         cameras = {key: ShotCamera(confirmed=ok, offset_s=offsets.get(key)) for key, ok in confirmed.items()}
         self._file.append(ShotLine("started", take, time.time(), cameras))
 
+    def note(self, take: str, camera: str, text: str) -> None:
+        """Something a camera did during an open take (it stopped early, went away, came back)."""
+        at = time.time()
+        self._file.append(ShotLine("note", take, at, {camera: ShotCamera(notes=(text,))}))
+
     def close(self, take: str, media: dict[str, list[tuple[str, int]]], *, repaired: bool) -> None:
         cameras = {key: ShotCamera(media=tuple(entries)) for key, entries in media.items()}
         self._file.append(ShotLine("stop", take, time.time(), cameras, repaired))
@@ -174,8 +181,11 @@ def _key(key: object) -> str:
 
 
 def _camera(data: object) -> ShotCamera:
-    if not isinstance(data, dict) or set(data) != {"was_recording", "confirmed", "offset_s", "media"}:
+    if not isinstance(data, dict) or set(data) - {"notes"} != {"was_recording", "confirmed", "offset_s", "media"}:
         raise ValueError("not a camera's facts")
+    notes = data.get("notes", [])
+    if not isinstance(notes, list) or len(notes) > MAX_MEDIA or not all(isinstance(n, str) for n in notes):
+        raise ValueError("notes is not a list of strings")
     offset = data["offset_s"]
     if type(data["was_recording"]) is not bool or data["confirmed"] not in (None, True, False):
         raise ValueError("bad flags")
@@ -192,9 +202,8 @@ def _camera(data: object) -> ShotCamera:
         if not low <= item[1] <= high:
             raise ValueError("a media entry's cre is out of range")
         entries.append((item[0], item[1]))
-    return ShotCamera(
-        data["was_recording"], data["confirmed"], None if offset is None else float(offset), tuple(entries)
-    )
+    offset = None if offset is None else float(offset)
+    return ShotCamera(data["was_recording"], data["confirmed"], offset, tuple(entries), tuple(notes))
 
 
 def _number(value: Any) -> bool:

@@ -28,12 +28,15 @@ class CameraSnapshot:
     busy: bool = False
     hot: bool = False
     cold: bool = False
+    battery_present: bool = True  # False: running on USB power without a battery
+    control_owner: int | None = None  # status 114: 0 nobody, 1 someone in its menus, 2 an app
     battery_low: bool = False  # below [rig] min_battery_percent and not charging
     sd_low: bool = False  # fewer minutes left than [rig] min_sd_minutes
     last_error: str | None = None
     updated: float | None = None  # time.time() of the last good poll
     clock_offset_s: float | None = None  # its clock minus the host's local time, as last measured
     clock_off: bool = False  # further from the host's than a take allows ([offload] tolerance_s)
+    clash: str | None = None  # another camera shares its USB address: the rig is one camera short
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -44,8 +47,11 @@ def snapshot_fields(state: CameraState, min_battery_percent: int, min_sd_minutes
     sd = state.number(Status.SD_STATE)
     battery = state.number(Status.BATTERY_PERCENT)
     charging = state.number(Status.BATTERY_BARS) == 4
+    present = state.number(Status.BATTERY_PRESENT) != 0  # 0: on USB power, no battery in it
     minutes = state.number(Status.VIDEO_MINUTES_REMAINING)
     return {
+        "battery_present": present,
+        "control_owner": state.number(Status.CONTROL_OWNER),
         "battery_percent": battery,
         "charging": charging,
         "sd_state": None if sd is None else SD_STATES.get(sd, f"state {sd}"),
@@ -57,6 +63,6 @@ def snapshot_fields(state: CameraState, min_battery_percent: int, min_sd_minutes
         "busy": state.flag(Status.BUSY),
         "hot": state.flag(Status.HOT),
         "cold": state.flag(Status.COLD),
-        "battery_low": battery is not None and battery < min_battery_percent and not charging,
+        "battery_low": present and battery is not None and battery < min_battery_percent and not charging,
         "sd_low": minutes is not None and minutes < min_sd_minutes,
     }

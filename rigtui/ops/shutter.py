@@ -45,6 +45,10 @@ def readiness(snap: CameraSnapshot) -> list[str]:
     if not snap.online:
         return [f"{snap.key}: offline ({snap.last_error})"]
     problems = []
+    if snap.clash:
+        problems.append(f"{snap.key}: the rig is one camera short: {snap.clash}")
+    if snap.control_owner == 1:
+        problems.append(f"{snap.key}: someone is in its menus: it refuses commands until they leave them")
     if snap.battery_low:
         problems.append(f"{snap.key}: battery {snap.battery_percent}%")
     if snap.sd_state not in (None, "ok"):
@@ -89,6 +93,16 @@ async def stop(rig: Rig, selection: Iterable[str] | None = None, log: ShotLog | 
 
 
 async def _shutter(rig: Rig, start: bool, links: list[CameraLink], options: RecordOptions) -> Report:
+    for link in links:
+        link.stopping = not start  # a stop rigtui sends is no surprise
+    try:
+        return await _release(rig, start, links, options)
+    finally:
+        for link in links:
+            link.stopping = False
+
+
+async def _release(rig: Rig, start: bool, links: list[CameraLink], options: RecordOptions) -> Report:
     verb = "record" if start else "stop"
     await rig.poll_once()  # fresh state for the readiness check and for cameras that came back
     online, outcomes = rig.split_online(links)

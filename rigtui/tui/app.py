@@ -101,7 +101,7 @@ class RigApp(App[None]):
     ) -> None:
         super().__init__()
         self.config = config
-        self.session = RigSession(rig, on_event=self.log_event)
+        self.session = RigSession(rig, on_event=self.log_event, log=shotlog, prime=lambda: self.prime)
         self.rig = self.session.rig
         self.state = state
         self.session_log = session_log

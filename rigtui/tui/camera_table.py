@@ -50,7 +50,10 @@ def render_cells(snap: CameraSnapshot, name: str, selected: bool) -> Cells:
             *(("-", "dim"),) * 5,
             (snap.last_error or "", "red"),
         )
-    battery = "-" if snap.battery_percent is None else f"{snap.battery_percent}%{'+' if snap.charging else ''}"
+    if not snap.battery_present:
+        battery = "USB"  # no battery: on USB power, and ready
+    else:
+        battery = "-" if snap.battery_percent is None else f"{snap.battery_percent}%{'+' if snap.charging else ''}"
     if snap.sd_state not in (None, "ok"):
         sd = (str(snap.sd_state), "bold red")
     else:
