@@ -59,6 +59,7 @@ class RigConfig:
     sync_before_record: bool = False  # sync the clocks first when they are further apart than a take allows
     auto_power_down: str = opt("never", pattern=r"never|keep")  # while rigtui holds the cameras
     order: list[str] = field(default_factory=list)  # cameras (serials) in photogrammetry index order
+    expected: int = opt(0, low=0, high=10_000)  # cameras the rig should have (`check`); 0: len(order), if set
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,9 @@ class OffloadConfig:
     layout: str = opt("flat", pattern=r"flat|photogrammetry")
     read_timeout_s: float = opt(20.0, low=1, high=600)
     retries: int = opt(5, low=0, high=100)
+    busy_wait_s: float = opt(300.0, low=0, high=86_400)
+    max_parallel: int = opt(16, low=1, high=256)
+    bandwidth_mbps: float = opt(0.0, low=0, high=100_000)
     ledger: str = ""
 
 
@@ -134,8 +138,13 @@ class SimConfig:
     mdns: bool = True
     mdns_interface: str = opt("127.0.0.1", pattern=r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
     throttle_mbps: float = opt(0.0, low=0, high=10_000)
+    hub_mbps: float = opt(0.0, low=0, high=100_000)
+    hub_size: int = opt(4, low=1, high=1000)
     media_rate_kib: int = opt(256, low=1, high=1_048_576)
     chapter_seconds: float = opt(0.0, low=0, high=86_400)
+    apd_minute_s: float = opt(60.0, low=0.001, high=3600)
+    keep_alive_timeout_s: float = opt(10.0, low=0.001, high=3600)
+    control_port: int = opt(0, low=0, high=65535)
     faults: list[str] = field(default_factory=list)
     seed: int = opt(1, low=0, high=2**31)
 
@@ -159,6 +168,7 @@ _Keys = make_dataclass(
             "filter",
             "nickname",
             "show_log_path",
+            "check",
             "help",
             "quit",
         )

@@ -31,6 +31,20 @@ class Pane:
     def keys(self, *keys: str) -> None:
         tmux("send-keys", "-t", self.session, *keys)
 
+    def processes(self) -> set[int]:
+        """The pane's shell and every process under it (the demo, anything it started)."""
+        found = {int(tmux("display-message", "-p", "-t", self.session, "#{pane_pid}").strip())}
+        table = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout
+        children = [tuple(map(int, line.split())) for line in table.splitlines()]
+        grown = True
+        while grown:
+            grown = False
+            for pid, ppid in children:
+                if ppid in found and pid not in found:
+                    found.add(pid)
+                    grown = True
+        return found
+
     def wait(self, condition: Callable[[str], bool], timeout: float = 20) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -41,9 +55,11 @@ class Pane:
         raise AssertionError(f"screen never matched:\n{self.text()}")
 
 
-def listening_on_rig_addresses() -> list[str]:
-    out = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if " 127.0.1." in line]
+def listening_on_rig_addresses(pids: set[int]) -> list[str]:
+    """Sockets these processes still listen on at the rig's addresses (other test runs may use them too)."""
+    out = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True).stdout
+    owned = [line for line in out.splitlines() if " 127.0.1." in line]
+    return [line for line in owned if any(f"pid={pid}," in line for pid in pids)]
 
 
 @pytest.fixture
@@ -75,12 +91,17 @@ def test_demo_shows_the_rig_and_the_pi_records_stops_and_quits_cleanly(pane: Pan
         "HERO13",
     }
     assert "14%" in screen, "the weak-battery camera shows"
+    demo = pane.processes()
 
     pane.keys("r")
-    pane.wait(lambda s: "Cameras not ready" in s and "battery 14%" in s)
+    screen = pane.wait(lambda s: "Cameras not ready" in s and "battery 14%" in s and "in its menus" in s)
+    in_menus = re.search(r"(C3\d{12}): someone is in its menus", screen)
+    assert in_menus, "the check names the camera someone is in the menus of"
     pane.keys("y")
     screen = pane.wait(lambda s: "rec 11" in s and "11 of 12 cameras ok" in s)
-    assert "camera answered HTTP" in screen, "the demo's faulty camera shows its error"
+    assert "HTTP 409" in screen, "the camera's refusal shows"
+    row = next(line for line in screen.splitlines() if in_menus.group(1) in line and "HERO1" in line)
+    assert "●" not in row, "that camera does not record"
     pane.wait(lambda s: sum("●00:0" in line for line in s.splitlines()) == 11)
 
     pane.keys("s")
@@ -91,4 +112,4 @@ def test_demo_shows_the_rig_and_the_pi_records_stops_and_quits_cleanly(pane: Pan
 
     pane.keys("C-q")
     pane.wait(lambda s: "DEMO-EXITED 0" in s)
-    assert listening_on_rig_addresses() == []
+    assert listening_on_rig_addresses(demo) == []

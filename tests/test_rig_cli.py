@@ -154,12 +154,25 @@ def test_merge_keeps_serials_and_prefers_live_sources() -> None:
     ]
 
 
-@pytest.mark.rig(cameras=2, collide=True, models=("HERO12", "HERO13"))
-async def test_status_warns_about_colliding_serials(rig: SimRig, tmp_path: Path) -> None:
-    code, out, _ = await rigtui("status", *cameras_of(rig), cache=tmp_path)
-    first, second = sorted(c.serial for c in rig.cameras)
+@pytest.mark.rig(cameras=3, collide=True, models=("HERO10", "HERO12"), mdns=True, base_address="127.0.7.1")
+async def test_two_cameras_on_one_address_are_a_clash_named_in_status_and_before_record(
+    rig: SimRig, tmp_path: Path
+) -> None:
+    """Two serials ending in the same three digits take one USB address, and only one camera answers
+    there (the other is seen only in mDNS): `status` names both, and `record` refuses (the rig is one
+    camera short) unless forced."""
+    await rig.wait_mdns()
+    config = tmp_path / "config.toml"
+    config.write_text("[rig]\nusb_scan = false\n")
+    find = ("--config", str(config), "--mdns-interface", "127.0.0.1")
+    first, second = (rig.cameras[0].serial, rig.cameras[1].serial)
+    assert first[-3:] == second[-3:]
+    code, out, _ = await rigtui("status", *find, cache=tmp_path)
     assert code == 0
-    assert f"warning: serials {first} and {second} share the last three digits {first[-3:]}" in out
+    clash = next(line for line in out.splitlines() if "share" in line and first in line and second in line)
+    assert "move" in clash and "another host PC" in clash
+    code, out, _ = await rigtui("record", *find, cache=tmp_path)
+    assert code == 1 and "the rig is one camera short" in out and "record: refused" in out
 
 
 async def test_mdns_browser_reports_arrivals_and_departures() -> None:

@@ -9,6 +9,7 @@ import sys
 import time
 
 import httpx
+import pytest
 from zeroconf import ServiceStateChange
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncZeroconf
 
@@ -118,3 +119,32 @@ async def test_sim_refuses_a_busy_address_with_one_line() -> None:
         ]
     finally:
         await stop_sim(proc)
+
+
+async def test_collide_hubs_and_the_power_button_from_the_command_line() -> None:
+    proc, cameras = await start_sim(
+        *("--cameras", "3", "--port", "0", "--no-mdns", "--collide", "--hub-size", "2", "--hub-mbps", "50"),
+        *("--fault", "1:media-busy", "--fault", "3:settings-stuck"),  # old and new kinds are understood
+        count=3,
+    )
+    try:
+        first, second, third = cameras
+        assert [c["hub"] for c in cameras] == [1, 1, 2]
+        assert (second["host"], second["port"]) == (first["host"], first["port"])
+        assert second["shadowed_by"] == first["serial"] and first["shadows"] == [second["serial"]]
+        control = str(first["control"])
+        assert all(c["control"] == control for c in cameras)
+        async with httpx.AsyncClient(trust_env=False, timeout=5) as http:
+            info = (await http.get(f"{control}/_sim/info", params={"camera": second["serial"]})).json()
+            assert (info["hub"], info["shadowed_by"]) == (1, first["serial"])
+            camera3 = f"http://{third['host']}:{third['port']}"
+            reply = await http.get(f"{camera3}/gopro/camera/setting?setting=2&option=9")
+            assert reply.status_code == 500 and "settings controller" in reply.json()["error"]
+            assert (await http.get(f"{control}/_sim/power", params={"camera": "3"})).json()["asleep"]
+            await asyncio.sleep(0.2)
+            with pytest.raises(httpx.ConnectError):
+                await http.get(f"{camera3}/gopro/camera/state")
+            assert (await http.get(f"{control}/_sim/power?camera=3")).json() == {"asleep": False, "boots": 2}
+            assert (await http.get(f"{camera3}/gopro/camera/setting?setting=2&option=9")).status_code == 200
+    finally:
+        assert await stop_sim(proc) == 0

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from conftest import url
-from spec_schema import errors, response_schema, supported_cameras
+from spec_schema import deref, errors, response_schema, supported_cameras
 
-from rigtui.gopro.protocol import MODEL_INFO, MODELS, SETTINGS
+from rigtui.gopro.protocol import MODEL_INFO, MODELS, SETTINGS, Setting
+from rigtui.sim.camera import SimCamera, SimTuning
 from rigtui.sim.rig import SimRig
 from rigtui.sim.server import CameraServer
 
@@ -89,14 +91,17 @@ async def test_every_reply_validates_against_the_spec(rig: SimRig, http: httpx.A
             info = await check(http, spec, server, "/gopro/camera/info")
             assert info["serial_number"] == server.camera.serial
         else:
-            assert (await http.get(url(server, "/gopro/camera/info"))).status_code == 501
+            reply = await http.get(url(server, "/gopro/camera/info"))
+            unsupported = deref(spec, spec["components"]["responses"]["501OperationNotSupported"])
+            assert reply.status_code == 501
+            assert not errors(reply.json(), unsupported["content"]["application/json"]["schema"])
 
         await check(http, spec, server, "/gopro/camera/shutter/{mode}", request_path="/gopro/camera/shutter/start")
         await asyncio.sleep(1.1)
         state = await check(http, spec, server, "/gopro/camera/state")
         assert state["status"]["10"] == 1 and state["status"]["13"] >= 1
         await check(http, spec, server, "/gopro/camera/shutter/{mode}", request_path="/gopro/camera/shutter/stop")
-        await server.camera.settle()
+        await server.camera.until_idle()
         await server.camera.add_photo()
 
         listing = await check(http, spec, server, "/gopro/media/list", strings_as_numbers=True)
@@ -179,3 +184,51 @@ def test_model_facts_match_the_spec(spec: dict) -> None:
     for info in MODEL_INFO.values():
         assert info.spec_name in all_cameras
         assert (info.spec_name in supported_cameras(spec, "/gopro/camera/info")) == info.has_camera_info
+
+
+def test_auto_power_down_waits_as_long_as_the_spec_names_each_option(spec: dict, tmp_path: Path) -> None:
+    schema = spec["components"]["schemas"]["Setting_59"]
+    for key, info in MODEL_INFO.items():
+        camera = SimCamera("C3501324645504", key, tmp_path / key, seed=1, tuning=SimTuning(minute_s=60))
+        options = spec_options(spec, Setting.AUTO_POWER_DOWN, info.spec_name)
+        assert camera.settings[Setting.AUTO_POWER_DOWN] in options, "the default is one of the model's options"
+        for option in options:
+            assert camera.set_setting(Setting.AUTO_POWER_DOWN, option)[0] == 200
+            count, _, unit = schema["x-enumDescriptions"][str(option)].partition(" ")  # "Never", "5 Min"
+            expected = None if unit == "" else int(count) * (60 if unit == "Min" else 1)
+            assert camera.apd_seconds() == expected, (key, option)
+
+
+async def test_hero13s_two_frame_rate_settings_move_together_by_the_specs_meaning(
+    rig: SimRig, http: httpx.AsyncClient, spec: dict
+) -> None:
+    schemas = spec["components"]["schemas"]
+    for server in rig.servers:
+        model = spec_name(server)
+        if model not in schemas["Setting_234"]["x-supported-cameras"]:
+            state = (await http.get(url(server, "/gopro/camera/state"))).json()
+            assert "234" not in state["settings"], model
+            continue
+        await http.get(url(server, "/gopro/camera/setting?setting=2&option=12"))  # 720p: every rate is possible
+        for changed, other in ((3, 234), (234, 3)):
+            for option in sorted(spec_options(spec, changed, model)):
+                meaning = schemas[f"Setting_{changed}"]["x-enumDescriptions"][str(option)]
+                pal = float(meaning) in (25.0, 50.0, 100.0, 200.0, 400.0)
+                await http.get(url(server, f"/gopro/camera/setting?setting=134&option={int(pal)}"))  # HERO13: 1 PAL
+                reply = await http.get(url(server, f"/gopro/camera/setting?setting={changed}&option={option}"))
+                assert reply.status_code == 200, (model, changed, option, reply.text)
+                settings = (await http.get(url(server, "/gopro/camera/state"))).json()["settings"]
+                follows = schemas[f"Setting_{other}"]["x-enumDescriptions"][str(settings[str(other)])]
+                assert follows == meaning and settings[str(changed)] == option, (changed, option, settings[str(other)])
+
+
+async def test_field_failures_keep_the_state_within_the_spec(rig: SimRig, http: httpx.AsyncClient, spec: dict) -> None:
+    for server in rig.servers:
+        await http.get(url(server, "/gopro/camera/control/wired_usb?p=1"))
+        await http.get(url(server, "/_sim/set?battery_present=0&owner=1"))
+        state = await check(http, spec, server, "/gopro/camera/state")
+        assert (state["status"]["1"], state["status"]["114"]) == (0, 1)
+        server.sleep()
+        await server.wake()
+        state = await check(http, spec, server, "/gopro/camera/state")
+        assert (state["status"]["116"], state["status"]["114"]) == (0, 0), "a boot: no wired control, nobody holds it"

@@ -85,15 +85,33 @@ async def test_throttle_limits_a_cameras_download_bandwidth(rig: SimRig, http: h
     assert time.monotonic() - started >= 0.8, "4 MB at 4 MB/s, shared by both downloads"
 
 
-async def test_media_list_is_busy_while_recording(rig: SimRig, http: httpx.AsyncClient) -> None:
+async def test_media_list_and_downloads_are_busy_while_recording_or_busy(rig: SimRig, http: httpx.AsyncClient) -> None:
     server = rig.servers[0]
-    await http.get(url(server, "/_sim/fault?set=media-busy"))
-    assert (await http.get(url(server, "/gopro/media/list"))).status_code == 200, "idle: the list is served"
+    path, _ = await add_video(server, 5000)
+    download = url(server, f"/videos/DCIM/{path}")
+
+    async def codes() -> tuple[int, int, int]:
+        listing, got, head = await asyncio.gather(
+            http.get(url(server, "/gopro/media/list")), http.get(download), http.head(download)
+        )
+        for reply in (listing, got):
+            if reply.status_code == 503:
+                assert reply.json() == {"message": "Camera is busy"}
+        return listing.status_code, got.status_code, head.status_code
+
+    assert await codes() == (200, 200, 200), "idle: list and files are served"
     await http.get(url(server, "/gopro/camera/shutter/start"))
-    reply = await http.get(url(server, "/gopro/media/list"))
-    assert reply.status_code == 503 and reply.json() == {"message": "Camera is busy"}
+    assert await codes() == (503, 503, 503), "recording"
+    await asyncio.sleep(0.3)
     await http.get(url(server, "/gopro/camera/shutter/stop"))
-    assert (await http.get(url(server, "/gopro/media/list"))).status_code == 200
+    assert await codes() == (503, 503, 503), "writing the recording's files"
+    await server.camera.until_idle()
+    assert await codes() == (200, 200, 200)
+    await http.get(url(server, "/gopro/camera/setting?setting=121&option=4"))
+    assert await codes() == (503, 503, 503), "busy after a setting"
+    await server.camera.until_idle()
+    assert await codes() == (200, 200, 200)
+    assert (await http.get(url(server, "/_sim/fault?set=media-busy"))).status_code == 200, "old kind still known"
 
 
 async def test_shutter_start_fails_with_500_and_nothing_records(rig: SimRig, http: httpx.AsyncClient) -> None:

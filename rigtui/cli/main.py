@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from enum import IntEnum
 
 from rigtui import __version__
-from rigtui.cli import app, footage, pi, rig, sim
+from rigtui.cli import app, check, footage, pi, rig, sim
 from rigtui.cli.common import global_options
 from rigtui.config import ConfigError, load
 from rigtui.ops.errors import NothingFound, UsageError
@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.set_defaults(run=app.run_app)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     rig.register(commands)
+    check.register(commands)
     footage.register(commands)
     app.register(commands)
     pi.register(commands)

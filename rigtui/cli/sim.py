@@ -41,6 +41,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     sim.add_argument("--mdns-interface", metavar="IP", help="interface for mDNS adverts (default 127.0.0.1)")
     sim.add_argument("--throttle", type=float, metavar="MBPS", help="download bandwidth per camera, MB/s")
+    sim.add_argument("--hub-mbps", type=float, metavar="MBPS", help="download bandwidth the cameras of a hub share")
+    sim.add_argument("--hub-size", type=int, metavar="K", help="cameras per USB hub (default 4: 1-4, 5-8, ...)")
     sim.add_argument(
         "--fault",
         action="append",
@@ -49,7 +51,20 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="inject a fault (repeatable); CAM is an index from 1, a serial, or all. Kinds: see 'rigtui sim --faults'",
     )
     sim.add_argument("--faults", action="store_true", help="list the fault kinds and exit")
-    sim.add_argument("--collide", action="store_true", help="cameras 1 and 2 share their serial's last three digits")
+    sim.add_argument(
+        "--collide",
+        action="store_true",
+        help="cameras 1 and 2 share their serial's last three digits: one address, camera 1 answers",
+    )
+    sim.add_argument(
+        "--control-port", type=int, metavar="PORT", help="port of the control server on 127.0.0.1 (default: free)"
+    )
+    sim.add_argument(
+        "--apd-minute", type=float, metavar="S", help="length of one Auto Power Down minute in seconds (default 60)"
+    )
+    sim.add_argument(
+        "--keep-alive-timeout", type=float, metavar="S", help="seconds without a keep-alive before a camera may sleep"
+    )
     sim.add_argument("--seed", type=int, help="seed for serials, batteries, clocks and file contents")
     sim.add_argument("--media-dir", type=Path, help="keep the cameras' SD cards in this folder (default: temporary)")
     sim.add_argument("--media-rate", type=int, metavar="KIB", help="KiB written to the card per recorded second")
@@ -80,7 +95,15 @@ def sim_options(args: argparse.Namespace, config: Config) -> SimRigOptions:
     if media_rate < 1:
         raise UsageError("--media-rate must be at least 1 KiB")
     throttle = cfg.throttle_mbps if args.throttle is None else args.throttle
+    hub_mbps = cfg.hub_mbps if args.hub_mbps is None else args.hub_mbps
+    hub_size = cfg.hub_size if args.hub_size is None else args.hub_size
+    if hub_size < 1:
+        raise UsageError("--hub-size must be at least 1")
     chapter_seconds = cfg.chapter_seconds if args.chapter_seconds is None else args.chapter_seconds
+    minute_s = cfg.apd_minute_s if args.apd_minute is None else args.apd_minute
+    keep_alive_s = cfg.keep_alive_timeout_s if args.keep_alive_timeout is None else args.keep_alive_timeout
+    if minute_s <= 0 or keep_alive_s <= 0:
+        raise UsageError("--apd-minute and --keep-alive-timeout must be more than 0 seconds")
     return SimRigOptions(
         cameras=cfg.cameras if args.cameras is None else args.cameras,
         models=tuple(cfg.models if args.models is None else args.models),
@@ -90,11 +113,19 @@ def sim_options(args: argparse.Namespace, config: Config) -> SimRigOptions:
         no_mdns=no_mdns,
         mdns_interface=args.mdns_interface or cfg.mdns_interface,
         throttle_mbps=throttle or None,
+        hub_mbps=hub_mbps or None,
+        hub_size=hub_size,
         faults=faults,
         collide=args.collide,
+        control_port=cfg.control_port if args.control_port is None else args.control_port,
         seed=cfg.seed if args.seed is None else args.seed,
         media_dir=args.media_dir,
-        tuning=SimTuning(media_bytes_per_second=media_rate * 1024, chapter_seconds=chapter_seconds or None),
+        tuning=SimTuning(
+            media_bytes_per_second=media_rate * 1024,
+            chapter_seconds=chapter_seconds or None,
+            minute_s=minute_s,
+            keep_alive_timeout_s=keep_alive_s,
+        ),
     )
 
 

@@ -213,11 +213,13 @@ async def discover(
     quiet_s: float = 0.8,
     timeout_s: float = 4.0,
 ) -> list[Endpoint]:
-    """Everything findable now. mDNS arrivals are awaited until none came for `quiet_s` (at most
-    `timeout_s`); `mdns_interfaces=None` skips mDNS, `[]` browses every interface."""
+    """Everything findable now, as each source said it (two serials advertised for one address are
+    both there: `merge` keeps one camera per address, and who clashes is told from these). mDNS
+    arrivals are awaited until none came for `quiet_s` (at most `timeout_s`); `mdns_interfaces=None`
+    skips mDNS, `[]` browses every interface."""
     found: list[Endpoint] = [*static, *(scan_usb() if usb else []), *(load_cache() if cache else [])]
     if mdns_interfaces is None:
-        return merge(found)
+        return found
     arrived = asyncio.Event()
 
     def on_found(endpoint: Endpoint) -> None:
@@ -238,4 +240,4 @@ async def discover(
                     break
     finally:
         await browser.close()
-    return merge(found)
+    return found

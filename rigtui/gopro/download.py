@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,21 @@ class DestinationTaken(DownloadError):
 
 class _Retry(DownloadError):
     """A failure worth another attempt (the camera said no for now, or the link dropped)."""
+
+
+class SharedRate:
+    """A transfer rate shared by many downloads (a USB hub's bandwidth): each block waits its turn."""
+
+    def __init__(self, mbps: float) -> None:
+        self.bytes_per_s = mbps * 1e6
+        self._next = time.monotonic()
+
+    async def take(self, count: int) -> None:
+        now = time.monotonic()
+        start = max(self._next, now)
+        self._next = start + count / self.bytes_per_s
+        if start > now:
+            await asyncio.sleep(start - now)
 
 
 @dataclass(frozen=True)
@@ -156,6 +172,7 @@ async def fetch(
     progress: Callable[[int], None] = lambda n: None,
     retries: int = 5,
     backoff_s: float = 1.0,
+    rate: SharedRate | None = None,
 ) -> Fetched:
     """Fetch the camera's file `path` (DIR/NAME) into `dest`, verified. `expected` is the listed size
     (None: ask with HEAD). `progress` gets byte counts as they arrive (negative when a restart
@@ -177,7 +194,7 @@ async def fetch(
                 progress(-state.offset)
                 state.restart()
                 await asyncio.to_thread(_trim, part, 0)
-            await _stream(client, path, part, state, expected, progress)
+            await _stream(client, path, part, state, expected, progress, rate)
             if state.offset != expected and not size_checked:
                 # Shorter than listed: ask the camera itself (lists have been seen to be wrong).
                 expected, size_checked = min(expected, await client.media_length(path)), True
@@ -232,7 +249,13 @@ def _trim(part: Path, length: int) -> bool:
 
 
 async def _stream(
-    client: CameraClient, path: str, part: Path, state: _Partial, expected: int, progress: Callable[[int], None]
+    client: CameraClient,
+    path: str,
+    part: Path,
+    state: _Partial,
+    expected: int,
+    progress: Callable[[int], None],
+    rate: SharedRate | None = None,
 ) -> None:
     """One GET from the partial file's end; `state` advances with every block written, so a failure
     half-way keeps what arrived (restarts from zero when the camera ignores Range). Nothing past
@@ -253,6 +276,8 @@ async def _stream(
         try:
             async for block in reply.blocks:
                 room = expected - state.offset
+                if rate is not None:
+                    await rate.take(len(block))
                 await asyncio.to_thread(_write_hashed, out, journal, state, block[:room])
                 progress(min(len(block), room))
                 if len(block) > room:

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rigtui.gopro.client import CameraClient
-from rigtui.gopro.download import DestinationTaken, DownloadError, Fetched, fetch, hash_file
-from rigtui.gopro.errors import CameraError
+from rigtui.gopro.download import DestinationTaken, DownloadError, Fetched, SharedRate, fetch, hash_file
+from rigtui.gopro.errors import CameraBusy, CameraError
 from rigtui.gopro.ledger import Ledger, LedgerEntry
 from rigtui.gopro.media import MediaFile, Recording, parse_media_list
 from rigtui.gopro.mhl import HashedFile, add_generation
@@ -30,6 +30,7 @@ from rigtui.paths import NameClaims, UnsafePath, destination
 
 log = logging.getLogger(__name__)
 
+IDLE_BUSY_ANSWERS = 2  # a camera that keeps saying busy while it shows idle is given up on
 SPACE_MARGIN = 64 * 1024 * 1024
 
 
@@ -46,6 +47,9 @@ class OffloadOptions:
     per_camera: int = 2
     photogrammetry: bool = False
     retries: int = 5
+    busy_wait_s: float = 300.0  # how long a busy camera (still recording, writing) is waited for in a run
+    max_parallel: int = 16  # downloads at once across the rig (keep-alives and polls travel apart)
+    bandwidth_mbps: float = 0.0  # MB/s shared by every download of the rig (0: no cap)
 
 
 @dataclass
@@ -117,6 +121,9 @@ class Offload:
         self.on_change = on_change
         self.on_file_done = on_file_done
         self.sources = sources or TakeSources()
+        self.busy: dict[str, CameraLink] = {}  # camera label -> a camera whose media list said busy
+        self._slots = asyncio.Semaphore(options.max_parallel)
+        self._rate = SharedRate(options.bandwidth_mbps) if options.bandwidth_mbps else None
         self.plan: OffloadPlan | None = None
         self.progress: dict[str, CameraProgress] = {}
         self.started = self.finished = 0.0
@@ -137,6 +144,13 @@ class Offload:
         """Read every camera's media list, cluster takes, and decide what to fetch where."""
         await asyncio.to_thread(self._check_destination)  # a sleeping external drive may take seconds
         links = [link for link in self.rig.cameras(self.selection)]
+        self.plan = await self._read_and_plan(links)
+        await asyncio.to_thread(self._check_space, self.plan)
+        return self.plan
+
+    async def _read_and_plan(self, links: list[CameraLink]) -> OffloadPlan:
+        """The plan for these cameras; a busy one (recording, writing its files) is noted to be read
+        again later in the run."""
         unreachable = {camera_label(link.key): f"offline: {link.last_error}" for link in links if not link.online}
         rejected: dict[str, list[str]] = {}
         found: list[tuple[str, CameraLink, Recording]] = []
@@ -145,22 +159,26 @@ class Offload:
             label = camera_label(link.key)
             try:
                 parsed = parse_media_list(await link.client.media_list())
+            except CameraBusy as exc:
+                self.busy[label] = link
+                unreachable[label] = f"busy ({exc}): read again later in this run"
+                return
             except CameraError as exc:
                 unreachable[label] = f"media list: {exc}"
                 return
+            self.busy.pop(label, None)
             if parsed.rejected:
                 rejected[label] = parsed.rejected
             found.extend((label, link, r) for r in parsed.recordings)
 
         await asyncio.gather(*(read(link) for link in links if link.online))
         # Ledger checks may hash copies on disk and paths are checked against it: off the event loop.
-        self.plan = await asyncio.to_thread(self._plan, found, unreachable, rejected)
-        for task in self.plan.tasks:
+        plan = await asyncio.to_thread(self._plan, found, unreachable, rejected)
+        for task in plan.tasks:
             progress = self.progress.setdefault(task.camera, CameraProgress(task.camera))
             progress.files += 1
             progress.bytes_total += task.estimate
-        await asyncio.to_thread(self._check_space, self.plan)
-        return self.plan
+        return plan
 
     def _plan(
         self,
@@ -254,20 +272,58 @@ class Offload:
         plan = self.plan or await self.prepare()
         self.started = time.monotonic()
         await asyncio.to_thread(self.seal_manifests)  # files verified by a run that was cut short
-        by_camera: dict[str, list[FileTask]] = {}
-        for task in plan.tasks:
-            by_camera.setdefault(task.camera, []).append(task)
-        await asyncio.gather(*(self._camera(tasks) for tasks in by_camera.values()))
+        await self._fetch(plan.tasks)
+        await self._finish_busy(plan)
         await asyncio.to_thread(self.seal_manifests)
         self.finished = time.monotonic()
         self.on_change()
         return plan
 
+    async def _fetch(self, tasks: list[FileTask]) -> None:
+        by_camera: dict[str, list[FileTask]] = {}
+        for task in tasks:
+            by_camera.setdefault(task.camera, []).append(task)
+        await asyncio.gather(*(self._camera(camera_tasks) for camera_tasks in by_camera.values()))
+
+    async def _finish_busy(self, plan: OffloadPlan) -> None:
+        """Cameras that were busy are read again with backoff, and offloaded in this same run as soon
+        as they let go (up to [offload] busy_wait_s)."""
+        deadline, wait = time.monotonic() + self.options.busy_wait_s, 1.0
+        idle_answers: dict[str, int] = {}  # "busy" from a camera whose own state says idle: a few, then no more
+        while self.busy and time.monotonic() < deadline:
+            await asyncio.sleep(min(wait, max(0.0, deadline - time.monotonic())))
+            wait = min(wait * 2, 30.0)
+            await self.rig.poll_once()
+            for label, link in list(self.busy.items()):
+                snap = link.snapshot()
+                if snap.online and not (snap.recording or snap.busy):
+                    idle_answers[label] = idle_answers.get(label, 0) + 1
+                    if idle_answers[label] > IDLE_BUSY_ANSWERS:
+                        del self.busy[label]
+                        plan.unreachable[label] = "says busy while its state says idle: not offloaded"
+            if not self.busy:
+                break
+            more = await self._read_and_plan(list(self.busy.values()))
+            for label in list(plan.unreachable):
+                if label not in more.unreachable:
+                    del plan.unreachable[label]
+            plan.unreachable.update(more.unreachable)
+            plan.rejected.update(more.rejected)
+            plan.tasks += more.tasks
+            plan.already += more.already
+            known = {t.number for t in plan.takes}
+            plan.takes += [t for t in more.takes if t.number not in known]
+            plan.takes.sort(key=lambda t: t.number)
+            self.on_change()
+            await self._fetch(more.tasks)
+        for label in self.busy:
+            plan.unreachable[label] = f"still busy after {self.options.busy_wait_s:g} s (recording?): not offloaded"
+
     async def _camera(self, tasks: list[FileTask]) -> None:
         limit = asyncio.Semaphore(self.options.per_camera)
 
         async def one(task: FileTask) -> None:
-            async with limit:
+            async with limit, self._slots:
                 await self._file(task)
 
         await asyncio.gather(*(one(task) for task in tasks))
@@ -287,7 +343,13 @@ class Offload:
             await asyncio.to_thread(dest.parent.mkdir, parents=True, exist_ok=True)
             try:
                 fetched = await fetch(
-                    client, task.file.path, dest, task.file.size, progress=advance, retries=self.options.retries
+                    client,
+                    task.file.path,
+                    dest,
+                    task.file.size,
+                    progress=advance,
+                    retries=self.options.retries,
+                    rate=self._rate,
                 )
             except DestinationTaken:
                 fetched = await self._adopt_existing(client, dest, task, advance)

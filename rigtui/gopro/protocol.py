@@ -38,6 +38,30 @@ MODEL_INFO: dict[str, ModelInfo] = {
 }
 
 
+@dataclass(frozen=True)
+class FirmwareFloor:
+    """The oldest firmware of a model that a USB rig can rely on, and what older firmware gets wrong.
+    A version is (major, minor, patch): "H23.01.02.20.00" from /gopro/camera/info is v02.20.00."""
+
+    minimum: tuple[int, int, int]
+    why: str
+
+
+# From the field notes (opengopro-notes.md 1.4 and 7.10). HERO10/11 do not tell their firmware over
+# the API (no /gopro/camera/info), so theirs can only be checked by hand on the camera.
+MIN_FIRMWARE: dict[str, FirmwareFloor] = {
+    "HERO10": FirmwareFloor((1, 30, 0), "older firmware has no wired USB control (status 116)"),
+    "HERO11": FirmwareFloor((1, 20, 0), "v01.10.00 has broken wired USB control (OGP #230)"),
+    "HERO12": FirmwareFloor((2, 20, 0), "older firmware sends malformed HTTP replies (OGP #437)"),
+    "HERO13": FirmwareFloor((1, 10, 0), "the first HERO13 firmware"),
+}
+
+# Firmware that works over USB but has a quirk the operator should know of: a warning, not a refusal.
+FIRMWARE_QUIRKS: dict[tuple[str, tuple[int, int, int]], str] = {
+    ("HERO13", (1, 10, 0)): "does not advertise itself over mDNS: it is found only on its USB link or with --camera",
+}
+
+
 class Status:
     """Status ids a rig dashboard reads from /gopro/camera/state."""
 

@@ -137,10 +137,16 @@ class CameraLink:
         """Auto Power Down to Never while rigtui holds the camera (asleep, over USB, it is lost);
         its own value is kept to give back (`restore_power_down`)."""
         current = (await self.client.state()).settings.get(Setting.AUTO_POWER_DOWN)
-        if current not in (None, 0):
+        if current in (None, 0):
+            return
+        try:
             await self.client.set_setting(Setting.AUTO_POWER_DOWN, 0)
-            if self.power_down is None:
-                self.power_down = current
+        except CameraOffline:
+            raise
+        except CameraError:  # refused (it records, someone is in its menus): keep-alives alone keep it awake
+            return
+        if self.power_down is None:
+            self.power_down = current
 
     async def restore_power_down(self) -> None:
         if self.power_down is not None and self.online:
@@ -178,6 +184,12 @@ class CameraLink:
         owner = now.number(Status.CONTROL_OWNER)
         if owner != before.number(Status.CONTROL_OWNER) and owner is not None:
             self._event("owner", f"is now controlled by {OWNERS.get(owner, f'owner {owner}')}")
+
+    def explained(self, failure: str) -> str:
+        """A command's failure, with the reason the camera itself shows when there is one."""
+        if self.state is not None and self.state.number(Status.CONTROL_OWNER) == 1:
+            return f"{failure} (someone is in its menus: it refuses commands until they leave them)"
+        return failure
 
     def _event(self, kind: str, text: str) -> None:
         self.on_event(CameraEvent(self.key, kind, text, time.time()))
@@ -323,7 +335,7 @@ class Rig:
             except CameraError as exc:
                 if isinstance(exc, CameraOffline):
                     link.mark_offline(exc)
-                return Outcome(link.key, False, str(exc))
+                return Outcome(link.key, False, link.explained(str(exc)))
             except Exception as exc:  # one camera's surprise is its own failure, never the rig's; the log has it
                 log.debug("%s: unexpected failure", link.key, exc_info=True)  # -v shows where
                 return Outcome(link.key, False, f"internal error: {type(exc).__name__}: {shown(str(exc))}")

@@ -63,6 +63,9 @@ def offload_options(
         per_camera=cfg.per_camera,
         photogrammetry=layout == "photogrammetry",
         retries=cfg.retries,
+        busy_wait_s=cfg.busy_wait_s,
+        max_parallel=cfg.max_parallel,
+        bandwidth_mbps=cfg.bandwidth_mbps,
     )
 
 

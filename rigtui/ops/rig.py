@@ -190,14 +190,13 @@ class RigSession:
         """Bring cameras up; a cached camera that does not answer is dropped (the cache is a hint,
         not a camera); clashing serials are named; the cache remembers the cameras that answered."""
         self._remember(endpoints)
-        outcomes = await self.rig.add(merge(endpoints))
+        new = [endpoint for endpoint in merge(endpoints) if endpoint.address not in self.rig.links]
+        outcomes = await self.rig.add(new)  # one outcome per new camera, in order
         self._find_clashes()
-
-        by_key = {link.key: link for link in self.rig.cameras()}
-        for outcome in outcomes:
-            link = by_key.get(outcome.key)
-            if link is not None and link.endpoint.source == "cache" and not link.online:
-                await self.rig.remove(link)
+        for endpoint, outcome in zip(new, outcomes, strict=True):
+            link = self.rig.links[endpoint.address]
+            if endpoint.source == "cache" and not link.online:
+                await self.rig.remove(link)  # a hint that did not answer is no camera
                 self.on_event(Line(f"{outcome.key}: cached camera did not answer; dropped"))
                 continue
             detail = f"connected, {outcome.detail}" if outcome.ok else outcome.detail
@@ -308,7 +307,10 @@ class StatusReport:
 
 def status(rig: Rig, selection: Iterable[str] | None = None) -> StatusReport:
     snapshots = [link.snapshot() for link in rig.cameras(selection)]
-    return StatusReport(snapshots, rig.collisions(), clock_warning(snapshots, rig.settings.clock_tolerance_s))
+    clashes = [s.clash for s in snapshots if s.clash]
+    return StatusReport(
+        snapshots, clashes or rig.collisions(), clock_warning(snapshots, rig.settings.clock_tolerance_s)
+    )
 
 
 def matches(snap: CameraSnapshot, nickname: str, text: str) -> bool:

@@ -185,9 +185,9 @@ def _outcome(
         detail = f"camera answered HTTP {result.status} to shutter {'start' if start else 'stop'}"
         if confirmed is True:
             return Outcome(link.key, True, f"{verb} (confirmed by status 10 despite: {detail})", response_ms)
-        return Outcome(link.key, False, detail, response_ms)
+        return Outcome(link.key, False, link.explained(detail), response_ms)
     if confirmed is True:
         note = "" if isinstance(result, WarmReply) else f" (link dropped: {result}; confirmed by status 10)"
         return Outcome(link.key, True, verb + note, response_ms)
     cause = f"{result}; " if isinstance(result, CameraError) else ""
-    return Outcome(link.key, False, f"{cause}not {verb} ({confirmed})", response_ms)
+    return Outcome(link.key, False, link.explained(f"{cause}not {verb} ({confirmed})"), response_ms)

@@ -26,6 +26,12 @@ UNDOCUMENTED_SETTINGS = {6: 1, 13: 0, 19: 0, 24: 0, 37: 0, 41: 9, 42: 5, 47: 4}
 
 FAT32_CHAPTER_BYTES = 4 * 10**9  # nominal chapter size: cameras split recordings near 4 GB
 
+# Settings that are one setting under two ids: changing one moves the other to the option of the same
+# meaning (HERO13 took a new frame-rate id, 234, and keeps 3 in step). Applies where a model has both.
+LINKED_SETTINGS: tuple[tuple[int, int], ...] = ((Setting.FPS, Setting.FRAME_RATE_V2),)
+
+STUCK_MESSAGE = "Unable to establish communication with settings controller"  # HERO13, until power-cycled
+
 # Resolution option -> (class, width, height). The class drives frame-rate limits and bitrate.
 RESOLUTIONS: dict[int, tuple[str, int, int]] = {
     1: ("4k", 3840, 2160),
@@ -63,7 +69,7 @@ PREFERRED_DEFAULTS = {
     Setting.LENS: [0],
     Setting.ANTI_FLICKER: [2, 0],
     Setting.HYPERSMOOTH: [4, 100],
-    Setting.AUTO_POWER_DOWN: [0],
+    Setting.AUTO_POWER_DOWN: [4],  # 5 min: GoPro's spec names no default
     Setting.LED: [3],
     88: [50],
     234: [8],
@@ -82,6 +88,18 @@ class SimTuning:
     burst_count: int = 10
     clock_error_s: float = 120.0  # each camera's clock starts up to this far off (real clocks drift)
     photo_delay_s: float = 0.3  # a photo is on the card this long after the shutter (busy meanwhile)
+    minute_s: float = 60.0  # one Auto Power Down "minute" (tests shrink it)
+    keep_alive_timeout_s: float = 10.0  # the keep-alive timer: asleep only once it has run out too
+    reboot_s: float = 2.0  # a reboot takes the link down this long
+
+
+def apd_delay(option_name: str, minute_s: float) -> float | None:
+    """An Auto Power Down option as the spec names it ("Never", "5 Min", "30 Seconds") in seconds of
+    the simulated world (None: never)."""
+    count, _, unit = option_name.partition(" ")
+    if not count.isdigit():
+        return None
+    return int(count) * (minute_s if unit.lower().startswith("min") else minute_s / 60)
 
 
 def _idle_value(spec: StatusSpec) -> object:
@@ -116,6 +134,7 @@ class SimCamera:
         self.media = MediaStore(media_root, seed)
         self.presets = presets_for(model)
         self.usb_power = usb_power
+        self.battery_present = True
         self.battery = rng.uniform(55.0, 100.0)
         self.sd_capacity_kb = rng.choice([62_367_744, 124_702_720, 249_429_504])
         self.sd_used_kb = self.sd_capacity_kb * rng.uniform(0.02, 0.3)
@@ -131,9 +150,13 @@ class SimCamera:
         self.hot_since: float | None = None
         self.turbo = 0
         self.usb_controlled = 0
-        self.control_owner = 0
+        self.control_owner = 0  # status 114: 0 idle, 1 someone in the camera's menus, 2 an app
         self.client_info = False
+        self.asleep = False
+        self.boots = 1  # power-ons and reboots; the API shows it nowhere (/_sim/info does)
         now = clock()
+        self.apd_since = now  # the Auto Power Down timer runs from here
+        self.keep_alive_since = now  # the keep-alive timer runs from here
         # Camera clock: local wall time written as an epoch, off by a little until synced.
         local = time.localtime(now)
         error = self.tuning.clock_error_s
@@ -192,6 +215,7 @@ class SimCamera:
                 continue
             current = float(supported_options(sid, self.model)[self.settings[sid]])
             self.settings[sid] = min(allowed, key=lambda o: abs(float(allowed[o]) - current))
+            self._follow_linked(sid)
 
     @property
     def encoding(self) -> bool:
@@ -209,7 +233,25 @@ class SimCamera:
 
     @property
     def charging(self) -> bool:
-        return self.usb_power and self.battery < 100.0 and self.recording_since is None
+        return self.battery_present and self.usb_power and self.battery < 100.0 and self.recording_since is None
+
+    def battery_bars(self) -> int:
+        """Status 2: 4 while a battery charges (the spec: "always 4 (Charging)"), else 0-3 bars; with
+        no battery, nothing charges and there are no bars."""
+        if not self.battery_present:
+            return 0
+        return 4 if self.charging else min(3, int(self.battery // 25))
+
+    def _battery_rate(self) -> float:
+        """Percent per second: drains while recording (less on USB power), charges on USB power
+        otherwise; a camera that is off draws nothing; without a battery there is nothing to count."""
+        if not self.battery_present:
+            return 0.0
+        if self.recording_since is not None:
+            return -0.04 if self.usb_power else -0.07
+        if self.usb_power:
+            return 0.02
+        return 0.0 if self.asleep else -0.005
 
     def camera_time(self) -> float:
         """The camera's clock: local wall time as a pseudo-epoch (what `cre` carries)."""
@@ -222,16 +264,62 @@ class SimCamera:
         self._last = now
         if dt == 0.0:
             return
-        recording = self.recording_since is not None
-        if recording:
-            rate = -0.04 if self.usb_power else -0.07
+        if self.recording_since is not None:
             self.sd_used_kb = min(self.sd_capacity_kb, self.sd_used_kb + self.bitrate_mbps() * 1e6 / 8 / 1024 * dt)
-        else:
-            rate = 0.02 if self.usb_power else -0.005
-        self.battery = min(100.0, max(0.0, self.battery + rate * dt))
+        self.battery = min(100.0, max(0.0, self.battery + self._battery_rate() * dt))
 
     def _pulse_busy(self) -> None:
         self.busy_until = max(self.busy_until, self.clock() + self.tuning.busy_pulse_s)
+
+    # -- power ---------------------------------------------------------------------------------
+    def touch(self) -> None:
+        """Restart the Auto Power Down timer (shutter, a setting, a preset, the user's buttons)."""
+        self.apd_since = self.clock()
+
+    def keep_alive(self) -> None:
+        self.keep_alive_since = self.clock()
+
+    def apd_seconds(self) -> float | None:
+        """The Auto Power Down delay of the current setting 59 (None: never)."""
+        names = supported_options(Setting.AUTO_POWER_DOWN, self.model)
+        name = names.get(self.settings.get(Setting.AUTO_POWER_DOWN, 0), "Never")
+        return apd_delay(name, self.tuning.minute_s)
+
+    def power_down_at(self) -> float | None:
+        """When the camera powers down by itself if nothing happens meanwhile (None: not by itself):
+        once both the Auto Power Down and the keep-alive timers have run out (never while recording),
+        or when its battery is empty."""
+        if self.asleep:
+            return None
+        due: list[float] = []
+        apd = self.apd_seconds()
+        if apd is not None and self.recording_since is None:
+            due.append(max(self.apd_since + apd, self.keep_alive_since + self.tuning.keep_alive_timeout_s))
+        rate = self._battery_rate()
+        if rate < 0:
+            due.append(self.clock() + self.battery / -rate)
+        return min(due, default=None)
+
+    def power_off(self) -> None:
+        """Asleep (over USB the same as off): a recording is cut and written as a stop writes it."""
+        self.shutter_stop()
+        self.asleep = True
+
+    def boot(self, *, factory_settings: bool = False) -> None:
+        """Power on or reboot: wired control is off until asked again, nobody holds control, the
+        timers start over. A reboot after a crash also puts the model's defaults back (settings and
+        the default video preset)."""
+        self.advance()
+        self.shutter_stop()
+        self.asleep = False
+        self.boots += 1
+        self.usb_controlled = self.turbo = self.control_owner = 0
+        self.client_info = False
+        self.apd_since = self.keep_alive_since = self.clock()
+        if factory_settings:
+            self.settings = self._default_settings()
+            self.preset = self.presets[0]
+            self.last_group_preset = {PresetGroup.VIDEO: self.presets[0].id}
 
     # -- replies -------------------------------------------------------------------------------
     def state(self) -> dict[str, dict[str, object]]:
@@ -239,10 +327,9 @@ class SimCamera:
         remaining_kb = max(0, int(self.sd_capacity_kb - self.sd_used_kb))
         photos, videos = self.media.counts()
         encoding = self.encoding
-        bars = 4 if self.charging else min(3, int(self.battery // 25))
         values: dict[int, object] = {
-            1: 1,
-            2: bars,
+            1: int(self.battery_present),
+            2: self.battery_bars(),
             6: int(self.hot),
             8: int(self.busy),
             10: int(encoding),
@@ -259,7 +346,7 @@ class SimCamera:
             39: videos,
             54: remaining_kb,
             60: 500,
-            70: round(self.battery),
+            70: round(self.battery) if self.battery_present else 0,
             82: int(not self.busy and not encoding),
             85: int(self.cold),
             89: self.preset.mode,
@@ -311,10 +398,23 @@ class SimCamera:
             # Settings cannot change while encoding.
             return 403, {"error": 1, "setting_id": setting_id, "option_id": option, "supported_options": []}
         self.settings[setting_id] = option
+        self._follow_linked(setting_id)
         if setting_id in (Setting.RESOLUTION, Setting.ANTI_FLICKER):
             self._coerce_frame_rate()
+        self.touch()
         self._pulse_busy()
         return 200, {}
+
+    def _follow_linked(self, setting_id: int) -> None:
+        """Move the setting linked to `setting_id` (if the model has both) to the option that means the same."""
+        for pair in LINKED_SETTINGS:
+            if setting_id not in pair or not all(s in self.settings for s in pair):
+                continue
+            other = pair[1] if setting_id == pair[0] else pair[0]
+            meaning = supported_options(setting_id, self.model)[self.settings[setting_id]]
+            same = [o for o, name in supported_options(other, self.model).items() if name == meaning]
+            if same:
+                self.settings[other] = same[0]
 
     def load_preset(self, preset_id: int) -> bool:
         self.advance()
@@ -326,7 +426,9 @@ class SimCamera:
         for sid, option in preset.settings.items():
             if option in supported_options(sid, self.model):
                 self.settings[sid] = option
+                self._follow_linked(sid)
         self._coerce_frame_rate()
+        self.touch()
         self._pulse_busy()
         return True
 
@@ -402,6 +504,7 @@ class SimCamera:
             return True
         if self.sd_state != 0 or self.sd_used_kb >= self.sd_capacity_kb:
             return False
+        self.touch()
         if self.preset.is_photo:
             self.writing += 1
             self._spawn(self._take_photo(int(self.camera_time())))
@@ -419,10 +522,13 @@ class SimCamera:
         cre = int(started + self.clock_offset)
         self.recording_since = None
         self.hot_since = None
+        self.touch()  # idle time counts from the end of a recording, however it ended
+        self._pulse_busy()  # closing the files
         if duration <= 0.0:
             return
         self.writing += 1
-        self._spawn(self._write_recording(cre, duration))
+        # The file is as the camera was set while it recorded, whatever happens before it is written.
+        self._spawn(self._write_recording(cre, duration, self.video_format(), self.chapters_for(duration)))
 
     def chapters_for(self, duration: float) -> int:
         if self.tuning.chapter_seconds:
@@ -443,8 +549,11 @@ class SimCamera:
         size: int | None = None,
         directory: str | None = None,
         sparse: bool = False,
+        video: VideoFormat | None = None,
+        chapters: int | None = None,
     ) -> list[MediaItem]:
-        """Write a recording as if it had been shot (tests and demos fabricate long takes with it)."""
+        """Write a recording as if it had been shot (tests and demos fabricate long takes with it);
+        its format and chapters are the current settings' unless given."""
         disk_bytes = size if size is not None else max(1, int(duration * self.tuning.media_bytes_per_second))
         when = int(self.camera_time() - duration) if cre is None else cre
         items = await asyncio.to_thread(
@@ -452,8 +561,8 @@ class SimCamera:
             cre=when,
             duration=duration,
             disk_bytes=disk_bytes,
-            chapters=self.chapters_for(duration),
-            video=self.video_format(),
+            chapters=self.chapters_for(duration) if chapters is None else chapters,
+            video=video or self.video_format(),
             directory=directory,
             sparse=sparse,
         )
@@ -466,9 +575,9 @@ class SimCamera:
         self.last_captured = item
         return item
 
-    async def _write_recording(self, cre: int, duration: float) -> None:
+    async def _write_recording(self, cre: int, duration: float, video: VideoFormat, chapters: int) -> None:
         try:
-            await self.add_recording(duration=duration, cre=cre)
+            await self.add_recording(duration=duration, cre=cre, video=video, chapters=chapters)
         finally:
             self.writing -= 1
 
@@ -492,6 +601,12 @@ class SimCamera:
         """Wait for background media writes (tests, shutdown)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def until_idle(self) -> None:
+        """Wait until the camera is no longer busy: its writes done, its busy pulse over (tests)."""
+        await self.settle()
+        while self.busy:
+            await asyncio.sleep(max(0.01, self.busy_until - self.clock()))
 
     def delete_all(self) -> None:
         self.media.delete_all()

@@ -1,7 +1,7 @@
-"""The demo's world: simulated cameras with something to see (one refuses to record, one runs on a
-weak battery, two takes already on every card) and a simulated Pi (the real Pi service on the
-synthetic backend, a day every half minute, reached without SSH). Everything lives in this process
-and is gone when the demo ends."""
+"""The demo's world: simulated cameras with something to see (someone is in one camera's menus, so
+it refuses to record; one runs on a weak battery; two takes already on every card) and a simulated Pi
+(the real Pi service on the synthetic backend, a day every half minute, reached without SSH).
+Everything lives in this process and is gone when the demo ends."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from rigtui.gopro.protocol import Setting
 from rigtui.pi.backends import SCRIPTS, SyntheticBackend
 from rigtui.pi.export import ExportSettings
 from rigtui.pi.night import NightSettings
 from rigtui.pi.server import LineServer
 from rigtui.pi.service import PiService, PiSettings
-from rigtui.sim.faults import FaultSpec
 from rigtui.sim.rig import SimRig, SimRigOptions
 
 
@@ -38,13 +38,15 @@ class DemoWorld:
 
 @asynccontextmanager
 async def demo_world(cameras: int) -> AsyncIterator[DemoWorld]:
-    # One camera refuses to start recording, one runs on a weak battery: the table shows both.
-    faults = [FaultSpec("7", "shutter-500", None)] if cameras >= 7 else []
-    sim = SimRig(
-        SimRigOptions(cameras=cameras, port=0, mdns=False, faults=faults, base_address="127.0.1.1", throttle_mbps=20.0)
-    )
+    sim = SimRig(SimRigOptions(cameras=cameras, port=0, mdns=False, base_address="127.0.1.1", throttle_mbps=20.0))
     await sim.start()
     try:
+        # Someone is in camera 7's menus: it refuses commands (so it will not record) until an app
+        # claims control; the status shows why. One camera runs on a weak battery. The table shows both.
+        if cameras >= 7:
+            in_menus = sim.server(7).camera
+            in_menus.control_owner = 1
+            in_menus.settings[Setting.AUTO_POWER_DOWN] = 0  # set to Never from its menus: nothing to change
         if cameras >= 10:
             weak = sim.server(10).camera
             weak.usb_power, weak.battery = False, 14.0

@@ -10,8 +10,13 @@ from dataclasses import dataclass
 
 # kind -> (meaning of the value, default value or None when the value is required/unused)
 FAULT_KINDS: dict[str, tuple[str, float | None]] = {
-    "media-busy": ("503 'Camera is busy' on the media list while recording", None),
+    # Every camera now answers 503 to the media list and downloads while recording or busy; the kind
+    # stays so that command lines and configs naming it keep working.
+    "media-busy": ("503 'Camera is busy' on the media list while recording (the default now)", None),
     "shutter-500": ("500 on shutter start", None),
+    "reboot": ("seconds until the camera reboots: link down ~2 s, recording cut, settings reset", 5.0),
+    "spontaneous-stop": ("seconds after it starts that a recording stops by itself", 10.0),
+    "settings-stuck": ("settings and presets fail (HERO13's stuck settings controller) until power-cycled", None),
     "link-down": ("seconds the USB link stays down (connection refused), starting now", 5.0),
     "reset-on-record": ("seconds the link drops for when a recording starts", 3.0),
     "stall": ("percent of a download after which it stalls until the client times out", 90.0),

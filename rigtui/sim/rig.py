@@ -1,4 +1,5 @@
-"""A simulated rig: N cameras, each a real HTTP server on its own loopback address."""
+"""A simulated rig: N cameras, each a real HTTP server on its own loopback address, on USB hubs of
+`hub_size` cameras, and one control server reaching every camera's `/_sim/` (control.py)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from pathlib import Path
 
 from rigtui.gopro.protocol import DEFAULT_PORT, MODEL_INFO, MODELS
 from rigtui.sim.camera import SimCamera, SimTuning
+from rigtui.sim.control import ControlServer
 from rigtui.sim.faults import FaultSpec
 from rigtui.sim.mdns import Advertiser
-from rigtui.sim.server import CameraServer
+from rigtui.sim.server import CameraServer, Hub
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +37,12 @@ class SimRigOptions:
     no_mdns: frozenset[str] = frozenset()  # camera indexes (1-based) or serials left out of mDNS
     mdns_interface: str = "127.0.0.1"
     throttle_mbps: float | None = None
+    hub_mbps: float | None = None  # download bandwidth each hub's cameras share
+    hub_size: int = 4  # cameras per USB hub: 1-4 on hub 1, 5-8 on hub 2, ...
     faults: list[FaultSpec] = field(default_factory=list)
-    collide: bool = False  # cameras 1 and 2 share their serial's last three digits
+    collide: bool = False  # cameras 1 and 2 share their serial's last three digits (camera 1 answers)
+    control_host: str = "127.0.0.1"
+    control_port: int = 0  # the control server's port (0: a free one)
     seed: int = 1
     media_dir: Path | None = None  # default: a temporary folder removed on stop
     tuning: SimTuning = field(default_factory=SimTuning)
@@ -61,10 +67,13 @@ class SimRig:
         opts = self.options
         if opts.cameras < 1:
             raise SimError("a rig needs at least one camera")
+        if opts.hub_size < 1:
+            raise SimError("a hub holds at least one camera")
         unknown = [m for m in opts.models if m not in MODEL_INFO]
         if unknown:
             raise SimError(f"unknown model {unknown[0]!r} (known: {', '.join(MODELS)})")
         self.servers: list[CameraServer] = []
+        self.control = ControlServer(self.server, self.describe, opts.control_host, opts.control_port)
         self._tmp: Path | None = None
         self._advertiser: Advertiser | None = None
         self.mdns_task: asyncio.Task[None] | None = None
@@ -74,7 +83,7 @@ class SimRig:
         return [s.camera for s in self.servers]
 
     def server(self, key: str | int) -> CameraServer:
-        """A camera's server by serial or 1-based index."""
+        """A camera's server (shadowed or not) by serial or 1-based index."""
         for index, server in enumerate(self.servers, 1):
             if key in (server.camera.serial, index, str(index)):
                 return server
@@ -84,6 +93,7 @@ class SimRig:
         opts = self.options
         rng = random.Random(opts.seed)
         serials: list[str] = []
+        hubs: dict[int, Hub] = {}
         for index in range(opts.cameras):
             model = opts.models[index % len(opts.models)]
             serial = make_serial(model, rng)
@@ -100,8 +110,17 @@ class SimRig:
                 tuning=opts.tuning,
                 usb_power=index % 5 != 4,
             )
-            host = camera_host(opts.base_address, index)
-            self.servers.append(CameraServer(camera, host, opts.port, throttle_mbps=opts.throttle_mbps))
+            number = index // opts.hub_size + 1
+            hub = hubs.setdefault(number, Hub(number, opts.hub_mbps))
+            # On USB both colliding cameras take one address and only one answers there: camera 2 gets
+            # no server of its own (its card, its faults and its `/_sim/` control still exist).
+            shadowed_by = serials[0] if opts.collide and index == 1 else None
+            host = camera_host(opts.base_address, 0 if shadowed_by else index)
+            self.servers.append(
+                CameraServer(
+                    camera, host, opts.port, throttle_mbps=opts.throttle_mbps, hub=hub, shadowed_by=shadowed_by
+                )
+            )
 
     async def start(self) -> None:
         opts = self.options
@@ -112,6 +131,7 @@ class SimRig:
         self._build(root)
         try:
             await self._start_servers()
+            await self._start_control()
         except BaseException:
             await self.stop()
             raise
@@ -152,6 +172,16 @@ class SimRig:
                 raise SimError(f"cannot listen on {server.host}:{server.port}: {result.strerror}")
             if isinstance(result, BaseException):
                 raise result
+        for server in self.servers:
+            if server.shadowed_by:
+                answering = self.server(server.shadowed_by)
+                server.host, server.port = answering.host, answering.port
+
+    async def _start_control(self) -> None:
+        try:
+            await self.control.start()
+        except OSError as exc:
+            raise SimError(f"control server: cannot listen on {self.control.url}: {exc.strerror}") from None
 
     async def stop(self) -> None:
         if self.mdns_task is not None:
@@ -159,7 +189,7 @@ class SimRig:
             await asyncio.gather(self.mdns_task, return_exceptions=True)
         if self._advertiser is not None:
             await self._advertiser.close()
-        await asyncio.gather(*(s.stop() for s in self.servers), return_exceptions=True)
+        await asyncio.gather(self.control.stop(), *(s.stop() for s in self.servers), return_exceptions=True)
         if self._tmp is not None:
             await asyncio.to_thread(shutil.rmtree, self._tmp, True)
             self._tmp = None
@@ -170,9 +200,26 @@ class SimRig:
             await self.mdns_task
 
     def describe(self) -> list[dict[str, object]]:
-        return [
-            {"serial": s.camera.serial, "model": s.camera.model, "host": s.host, "port": s.port} for s in self.servers
-        ]
+        """One line per camera: who it is, where it answers (or who answers there for it), its hub
+        and the control server that reaches it even asleep."""
+        lines = []
+        for server in self.servers:
+            camera = server.camera
+            line: dict[str, object] = {
+                "serial": camera.serial,
+                "model": camera.model,
+                "host": server.host,
+                "port": server.port,
+                "hub": server.hub.number,
+            }
+            shadowed = [s.camera.serial for s in self.servers if s.shadowed_by == camera.serial]
+            if server.shadowed_by:
+                line["shadowed_by"] = server.shadowed_by
+            elif shadowed:
+                line["shadows"] = shadowed
+            line["control"] = self.control.url
+            lines.append(line)
+        return lines
 
     async def __aenter__(self) -> SimRig:
         await self.start()

@@ -1,5 +1,9 @@
 """One simulated camera's HTTP server: the Open GoPro endpoints a rig uses, faults, and `/_sim/`.
 
+The camera's power lives here too: asleep (Auto Power Down, the sleep command, an empty battery) it
+stops listening, as a camera on USB does, until its power button is pressed (`press_power`, reached
+over the rig's control server since the camera itself answers nothing).
+
 Every request is stamped with `time.time_ns()` the moment its bytes arrive, before aiohttp parses
 it: start-skew measurements read those stamps, and a stamp taken after parsing or queueing would
 measure the simulator instead of the client.
@@ -15,18 +19,21 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
 from rigtui.gopro.protocol import QUERY_ORDER
-from rigtui.sim.camera import SimCamera
+from rigtui.sim.camera import STUCK_MESSAGE, SimCamera
 from rigtui.sim.faults import FAULT_KINDS, FaultError, parse_fault
 
 REQUEST_LOG_SIZE = 20_000
 CHUNK = 512 * 1024
 STALL_HOLD_S = 300.0  # a stalled download holds the connection this long unless the client leaves
+BUSY = {"message": "Camera is busy"}  # what real cameras answer (503) while recording (OGP #572)
+IN_MENUS = "camera control is the camera's: someone is in its menus"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -134,12 +141,51 @@ class _Fault:
         self.times = times
 
 
-def _json(data: object, status: int = 200) -> web.Response:
+def _queue(free_at: float, now: float, nbytes: int, mbps: float) -> float:
+    """When `nbytes` more have passed a link of `mbps` MB/s that is busy until `free_at`."""
+    return max(free_at, now) + nbytes / (mbps * 1e6)
+
+
+@dataclass
+class Hub:
+    """A USB hub: the downloads of all its cameras share its bandwidth (MB/s; None: unlimited)."""
+
+    number: int
+    mbps: float | None = None
+    free_at: float = 0.0  # monotonic time by which everything queued so far has passed
+
+    def reserve(self, nbytes: int, now: float) -> float:
+        if not self.mbps:
+            return now
+        self.free_at = _queue(self.free_at, now, nbytes, self.mbps)
+        return self.free_at
+
+
+def json_reply(data: object, status: int = 200) -> web.Response:
     return web.Response(status=status, body=json.dumps(data, separators=(",", ":")), content_type="application/json")
 
 
 def _empty() -> web.Response:
-    return _json({})
+    return json_reply({})
+
+
+def _unsupported() -> web.Response:
+    return json_reply({"error": "Operation not supported on camera model"}, 501)
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The handler's reply; aiohttp's plain-text errors (unknown path, wrong method, ...) become JSON
+    bodies, as a camera sends them."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json":
+            raise
+        headers = {k: v for k, v in exc.headers.items() if k.lower() not in ("content-type", "content-length")}
+        response = json_reply({"error": exc.reason}, exc.status)
+        response.headers.update(headers)
+        return response
 
 
 def _int_arg(request: web.Request, name: str) -> int:
@@ -171,21 +217,37 @@ def _parse_range(header: str, size: int) -> tuple[int, int] | str | None:
 
 
 class CameraServer:
-    """The HTTP face of a SimCamera on host:port."""
+    """The HTTP face of a SimCamera on host:port.
 
-    def __init__(self, camera: SimCamera, host: str, port: int, *, throttle_mbps: float | None = None) -> None:
+    A camera shadowed by another (two serials ending in the same three digits share one USB address)
+    has a server that never listens: its card and `/_sim/` control exist, nothing reaches its API.
+    """
+
+    def __init__(
+        self,
+        camera: SimCamera,
+        host: str,
+        port: int,
+        *,
+        throttle_mbps: float | None = None,
+        hub: Hub | None = None,
+        shadowed_by: str | None = None,
+    ) -> None:
         self.camera = camera
         self.host = host
         self.port = port
         self.throttle_mbps = throttle_mbps
+        self.hub = hub or Hub(1)
+        self.shadowed_by = shadowed_by  # serial of the camera answering on this camera's address
         self.faults: dict[str, _Fault] = {}
         self.requests: deque[dict[str, object]] = deque(maxlen=REQUEST_LOG_SIZE)
         self.connections: set[_StampingHandler] = set()
-        self.asleep = False
         self._link_free_at = 0.0
         self._server: asyncio.AbstractServer | None = None
         self._runner: web.AppRunner | None = None
         self._restart: asyncio.TimerHandle | None = None
+        self._power_timer: asyncio.TimerHandle | None = None
+        self._timers: set[asyncio.TimerHandle] = set()
         self._hold_tasks: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -195,9 +257,12 @@ class CameraServer:
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         await self._listen()
+        self._arm_power_timer()
 
     async def _listen(self) -> None:
         assert self._runner is not None and self._runner.server is not None
+        if self.shadowed_by or self._server is not None or self.asleep:
+            return
         loop = asyncio.get_running_loop()
         server = self._runner.server
         self._server = await loop.create_server(
@@ -226,22 +291,88 @@ class CameraServer:
 
     def _relisten(self) -> None:
         self._restart = None
-        if not self.asleep:
-            self._hold(self._listen())
+        self._hold(self._listen())
+
+    # -- power ----------------------------------------------------------------------------------
+    @property
+    def asleep(self) -> bool:
+        return self.camera.asleep
 
     def sleep(self) -> None:
-        """Asleep: nothing answers until the camera is woken (over USB that never happens)."""
-        self.asleep = True
+        """Asleep: nothing answers until the power button is pressed (over USB nothing wakes it)."""
+        self.camera.power_off()
         self._drop_link()
+        if self._power_timer is not None:
+            self._power_timer.cancel()
+            self._power_timer = None
 
     async def wake(self) -> None:
-        self.asleep = False
-        if self._server is None:
-            await self._listen()
+        """The power button on a sleeping camera: it boots (wired control off until asked again)."""
+        if not self.asleep:
+            return
+        self._boot()
+        await self._listen()
+
+    async def press_power(self) -> dict[str, object]:
+        """The power button: a sleeping camera boots; an awake one powers down (a moment later, so a
+        reply on its own link still leaves). Returns what the camera is now: asleep, boots."""
+        if self.asleep:
+            await self.wake()
+            return self._sim_state()
+        self._later(0.05, self.sleep)
+        return {**self._sim_state(), "asleep": True}
+
+    def reboot(self) -> None:
+        """A crash and reboot: the link drops for a while, a recording is cut (and written), the
+        model's default settings and video preset come back."""
+        if self.asleep:
+            return
+        self._boot(factory_settings=True)
+        self.link_down(self.camera.tuning.reboot_s)
+
+    def _boot(self, *, factory_settings: bool = False) -> None:
+        self.camera.boot(factory_settings=factory_settings)
+        self.faults.pop("settings-stuck", None)  # only a power cycle brings the settings controller back
+        self._arm_power_timer()
+
+    def _arm_power_timer(self) -> None:
+        """Make sure a timer fires no later than the camera's next power-down. Timers that fire
+        early (a keep-alive moved the deadline) only look again; so only an earlier deadline re-arms."""
+        due = self.camera.power_down_at()
+        if due is None:
+            return
+        loop = asyncio.get_running_loop()
+        when = loop.time() + max(0.0, due - self.camera.clock())
+        if self._power_timer is not None:
+            if self._power_timer.when() <= when:
+                return
+            self._power_timer.cancel()
+        self._power_timer = loop.call_at(when, self._power_check)
+
+    def _power_check(self) -> None:
+        self._power_timer = None
+        self.camera.advance()
+        due = self.camera.power_down_at()
+        if due is not None and due <= self.camera.clock():
+            self.sleep()
+        else:
+            self._arm_power_timer()
+
+    def _later(self, delay: float, action: Callable[[], None]) -> None:
+        """Run `action` after `delay` seconds unless the server stops first."""
+
+        def run() -> None:
+            self._timers.discard(handle)
+            action()
+
+        handle = asyncio.get_running_loop().call_later(delay, run)
+        self._timers.add(handle)
 
     async def stop(self) -> None:
-        if self._restart is not None:
-            self._restart.cancel()
+        for timer in [self._restart, self._power_timer, *self._timers]:
+            if timer is not None:
+                timer.cancel()
+        self._timers.clear()
         self._drop_link()
         for task in list(self._hold_tasks):
             task.cancel()
@@ -263,7 +394,10 @@ class CameraServer:
         if kind not in FAULT_KINDS:
             raise FaultError(f"unknown fault {kind!r}")
         if kind == "link-down":
-            asyncio.get_running_loop().call_later(0.05, self.link_down, value or 5.0)
+            self._later(0.05, lambda: self.link_down(value or 5.0))
+            return
+        if kind == "reboot":
+            self._later(value or 0.0, self.reboot)
             return
         self.faults[kind] = _Fault(value, times)
 
@@ -290,7 +424,7 @@ class CameraServer:
         protocol = request.protocol
         t_ns = protocol.take_arrival() if isinstance(protocol, _StampingHandler) else time.time_ns()
         if request.path.startswith("/_sim/"):
-            return await handler(request)
+            return await json_errors(request, handler)
         self.requests.append(
             {"method": request.method, "path": request.path, "query": request.query_string, "t_ns": t_ns}
         )
@@ -303,23 +437,46 @@ class CameraServer:
         if expected is not None:
             keys = list(request.query.keys())
             if keys != [k for k in expected if k in keys]:
-                return _json({"error": f"query parameters must come in the order {', '.join(expected)}"}, 400)
+                return json_reply({"error": f"query parameters must come in the order {', '.join(expected)}"}, 400)
         self.camera.advance()
-        return await handler(request)
+        try:
+            return await json_errors(request, handler)
+        finally:
+            if not self.asleep:
+                self._arm_power_timer()  # a command may bring the next power-down closer
 
     def _malformed(self, data: object) -> web.Response:
         text = json.dumps(data)
         return web.Response(body=text[: max(1, len(text) // 2)], content_type="application/json")
 
     def _reply(self, data: object) -> web.Response:
-        return self._malformed(data) if "malformed" in self.faults else _json(data)
+        return self._malformed(data) if "malformed" in self.faults else json_reply(data)
+
+    def _refusal(self, *, settings: bool = False) -> web.Response | None:
+        """Why the camera refuses a command that changes it, or None. `settings`: the command goes
+        through the settings controller (set-setting, preset load)."""
+        if self.camera.control_owner == 1:
+            # 409 Conflict: the request is sound but the camera's state (a user holds control) stands in
+            # its way until the client claims control (set_ui_controller?p=2). 403 would read as a setting
+            # rejection (it carries supported_options) and 5xx as a camera fault.
+            return json_reply({"error": IN_MENUS}, 409)
+        if settings and "settings-stuck" in self.faults:
+            # Neither GoPro's notes nor its spec give this failure a status: 500, as for other
+            # firmware-internal failures (shutter start, hilights).
+            return json_reply({"error": STUCK_MESSAGE}, 500)
+        return None
+
+    def _busy(self) -> web.Response | None:
+        """503 while the camera records or is busy (writing files after a stop, after a setting)."""
+        camera = self.camera
+        return json_reply(BUSY, 503) if camera.recording_since is not None or camera.busy else None
 
     # -- routes ---------------------------------------------------------------------------------
     def _add_routes(self, app: web.Application) -> None:
         cam = self.camera
         simple: dict[str, Callable[[], object]] = {
             "/gopro/version": lambda: {"version": "2.0"},
-            "/gopro/camera/keep_alive": lambda: {},
+            "/gopro/camera/keep_alive": cam.keep_alive,
             "/gopro/camera/analytics/set_client_info": lambda: setattr(cam, "client_info", True),
         }
         for path, action in simple.items():
@@ -346,15 +503,20 @@ class CameraServer:
         r.add_get("/gp/gpControl/command/storage/delete/all", self.delete_all)
         r.add_get("/gp/gpControl/command/system/sleep", self.sleep_command)
         r.add_get("/videos/DCIM/{directory}/{filename}", self.download)
-        for path, handler in {
+        for path, handler in self.sim_routes().items():
+            r.add_route("GET", path, handler)
+            r.add_route("POST", path, handler)
+
+    def sim_routes(self) -> dict[str, Handler]:
+        """The `/_sim/` control of this camera (served by the camera and by the rig's control server)."""
+        return {
             "/_sim/requests": self.sim_requests,
             "/_sim/fault": self.sim_fault,
             "/_sim/set": self.sim_set,
             "/_sim/media/add": self.sim_media_add,
             "/_sim/info": self.sim_info,
-        }.items():
-            r.add_route("GET", path, handler)
-            r.add_route("POST", path, handler)
+            "/_sim/power": self.sim_power,
+        }
 
     def _simple(self, action: Callable[[], object], *, malformable: bool = False) -> Handler:
         """A handler replying with what `action` returns ({} for commands that return nothing)."""
@@ -362,15 +524,15 @@ class CameraServer:
         async def handler(_request: web.Request) -> web.StreamResponse:
             result = action()
             body = result if isinstance(result, dict) else {}
-            return self._reply(body) if malformable else _json(body)
+            return self._reply(body) if malformable else json_reply(body)
 
         return handler
 
     async def info(self, _request: web.Request) -> web.Response:
         cam = self.camera
         if not cam.info.has_camera_info:
-            return _json({}, 501)
-        return _json(
+            return _unsupported()
+        return json_reply(
             {
                 "model_number": str(cam.info.model_number),
                 "model_name": cam.info.info_name,
@@ -388,21 +550,34 @@ class CameraServer:
     async def ui_controller(self, request: web.Request) -> web.Response:
         value = _int_arg(request, "p")
         if value not in (0, 2):
-            return _json({"error": "p must be 0 or 2"}, 400)
+            return json_reply({"error": "p must be 0 or 2"}, 400)
         self.camera.control_owner = value
         return _empty()
 
     async def shutter(self, request: web.Request) -> web.StreamResponse:
         mode = request.match_info["mode"]
-        if mode == "stop":
-            self.camera.shutter_stop()
-            return _empty()
-        if mode != "start":
+        if mode not in ("start", "stop"):
             raise web.HTTPNotFound()
+        refused = self._refusal()
+        if refused is not None:
+            return refused
+        cam = self.camera
+        if mode == "stop":
+            cam.shutter_stop()
+            return _empty()
         if self._trigger("shutter-500"):
-            return _json({}, 500)
-        if not self.camera.shutter_start():
-            return _json({"error": "storage not ready"}, 500)
+            return json_reply({}, 500)
+        before = cam.recording_since
+        if not cam.shutter_start():
+            return json_reply({"error": "storage not ready"}, 500)
+        started = cam.recording_since
+        if started is not None and started != before and (stop := self._trigger("spontaneous-stop")) is not None:
+
+            def stop_by_itself() -> None:
+                if cam.recording_since == started:  # the same recording, still running
+                    cam.shutter_stop()
+
+            self._later(stop.value or 0.0, stop_by_itself)
         reset = self._trigger("reset-on-record")
         if reset is not None:
             # The brown-out cuts the link before the reply leaves; the camera records on.
@@ -414,32 +589,45 @@ class CameraServer:
         if "option" not in request.query:
             option = self.camera.settings.get(setting_id)
             if option is None:
-                return _json({"error": 2, "setting_id": setting_id, "supported_options": []}, 403)
-            return _json({"option": option})
-        status, body = self.camera.set_setting(setting_id, _int_arg(request, "option"))
-        return _json(body, status)
+                return json_reply({"error": 2, "setting_id": setting_id, "supported_options": []}, 403)
+            return json_reply({"option": option})
+        option = _int_arg(request, "option")
+        refused = self._refusal(settings=True)
+        if refused is not None:
+            return refused
+        status, body = self.camera.set_setting(setting_id, option)
+        return json_reply(body, status)
 
     async def preset_load(self, request: web.Request) -> web.Response:
-        ok = self.camera.load_preset(_int_arg(request, "id"))
-        return _empty() if ok else _json({"error": "preset not available"}, 403)
+        preset_id = _int_arg(request, "id")
+        refused = self._refusal(settings=True)
+        if refused is not None:
+            return refused
+        ok = self.camera.load_preset(preset_id)
+        return _empty() if ok else json_reply({"error": "preset not available"}, 403)
 
     async def preset_group(self, request: web.Request) -> web.Response:
-        ok = self.camera.load_group(_int_arg(request, "id"))
-        return _empty() if ok else _json({"error": "group not available"}, 403)
+        group = _int_arg(request, "id")
+        refused = self._refusal(settings=True)
+        if refused is not None:
+            return refused
+        ok = self.camera.load_group(group)
+        return _empty() if ok else json_reply({"error": "group not available"}, 403)
 
     async def set_date_time(self, request: web.Request) -> web.Response:
         q = request.query
         try:
             tzone, dst = int(q.get("tzone", "0")), int(q.get("dst", "0"))
         except ValueError:
-            return _json({"error": "bad tzone or dst"}, 400)
+            return json_reply({"error": "bad tzone or dst"}, 400)
         if not self.camera.set_date_time(q.get("date", ""), q.get("time", ""), tzone, dst):
-            return _json({"error": "bad date or time"}, 400)
+            return json_reply({"error": "bad date or time"}, 400)
         return _empty()
 
     async def media_list(self, _request: web.Request) -> web.Response:
-        if self.camera.recording_since is not None and self._trigger("media-busy"):
-            return _json({"message": "Camera is busy"}, 503)
+        busy = self._busy()
+        if busy is not None:
+            return busy
         listing = self.camera.media.media_list()
         if "hostile-names" in self.faults:
             hostile = [
@@ -452,22 +640,22 @@ class CameraServer:
     async def media_info(self, request: web.Request) -> web.Response:
         item = self.camera.media.find(request.query.get("path", ""))
         if item is None:
-            return _json({"error": "path not found in media list"}, 400)
+            return json_reply({"error": "path not found in media list"}, 400)
         return self._reply(item.info())
 
     async def last_captured(self, _request: web.Request) -> web.Response:
         if not self.camera.info.has_camera_info:
-            return _json({}, 501)
+            return _unsupported()
         item = self.camera.last_captured
         if item is None or item.key not in self.camera.media.items:
             return web.Response(status=204)
-        return _json({"folder": item.directory, "file": item.name})
+        return json_reply({"folder": item.directory, "file": item.name})
 
     async def thumbnail(self, request: web.Request) -> web.Response:
         from rigtui.sim.media import tiny_jpeg
 
         if self.camera.media.find(request.query.get("path", "")) is None:
-            return _json({"error": "path not found in media list"}, 400)
+            return json_reply({"error": "path not found in media list"}, 400)
         return web.Response(body=await asyncio.to_thread(tiny_jpeg), content_type="image/jpeg")
 
     async def turbo(self, request: web.Request) -> web.Response:
@@ -475,23 +663,35 @@ class CameraServer:
         return _empty()
 
     async def delete_file(self, request: web.Request) -> web.Response:
+        refused = self._refusal()
+        if refused is not None:
+            return refused
         ok = await asyncio.to_thread(self.camera.media.delete_file, request.query.get("path", ""))
-        return _empty() if ok else _json({"error": "path not found in media list"}, 400)
+        return _empty() if ok else json_reply({"error": "path not found in media list"}, 400)
 
     async def delete_group(self, request: web.Request) -> web.Response:
+        refused = self._refusal()
+        if refused is not None:
+            return refused
         ok = await asyncio.to_thread(self.camera.media.delete_group, request.query.get("p", ""))
-        return _empty() if ok else _json({"error": "path not found in media list"}, 400)
+        return _empty() if ok else json_reply({"error": "path not found in media list"}, 400)
 
     async def delete_all(self, _request: web.Request) -> web.Response:
+        refused = self._refusal()
+        if refused is not None:
+            return refused
         await asyncio.to_thread(self.camera.delete_all)
         return _empty()
 
     async def sleep_command(self, _request: web.Request) -> web.Response:
-        asyncio.get_running_loop().call_later(0.05, self.sleep)
+        self._later(0.05, self.sleep)
         return _empty()
 
     # -- download -------------------------------------------------------------------------------
     async def download(self, request: web.Request) -> web.StreamResponse:
+        busy = self._busy()
+        if busy is not None:
+            return busy
         path = self.camera.media.path_of(request.match_info["directory"], request.match_info["filename"])
         if path is None:
             raise web.HTTPNotFound()
@@ -557,12 +757,13 @@ class CameraServer:
             os.close(fd)
 
     async def _throttle(self, nbytes: int) -> None:
-        """Share the camera's link bandwidth between its downloads."""
-        if not self.throttle_mbps:
-            return
+        """Share the camera's link bandwidth between its downloads, and its hub's between its cameras."""
         now = time.monotonic()
-        self._link_free_at = max(self._link_free_at, now) + nbytes / (self.throttle_mbps * 1e6)
-        delay = self._link_free_at - now
+        done = self.hub.reserve(nbytes, now)
+        if self.throttle_mbps:
+            self._link_free_at = _queue(self._link_free_at, now, nbytes, self.throttle_mbps)
+            done = max(done, self._link_free_at)
+        delay = done - now
         if delay > 0.001:
             await asyncio.sleep(delay)
 
@@ -580,7 +781,7 @@ class CameraServer:
         entries = list(self.requests)
         if request.query.get("clear") == "1":
             self.requests.clear()
-        return _json(entries)
+        return json_reply(entries)
 
     async def sim_fault(self, request: web.Request) -> web.Response:
         q = request.query
@@ -592,8 +793,8 @@ class CameraServer:
             if "clear" in q:
                 self.clear_fault(q["clear"])
         except (FaultError, ValueError) as exc:
-            return _json({"error": str(exc)}, 400)
-        return _json({k: {"value": f.value, "times": f.times} for k, f in self.faults.items()})
+            return json_reply({"error": str(exc)}, 400)
+        return json_reply({k: {"value": f.value, "times": f.times} for k, f in self.faults.items()})
 
     async def sim_set(self, request: web.Request) -> web.Response:
         cam, q = self.camera, request.query
@@ -610,8 +811,21 @@ class CameraServer:
                 cam.sd_state = int(q["sd_state"])
             if "sd_free_kb" in q:
                 cam.sd_used_kb = max(0.0, cam.sd_capacity_kb - float(q["sd_free_kb"]))
+            if "battery_present" in q:
+                cam.battery_present = q["battery_present"] == "1"
+                cam.usb_power = cam.usb_power or not cam.battery_present  # without one, it runs on USB power
+            if "owner" in q:
+                owner = int(q["owner"])
+                if owner not in (0, 1, 2):
+                    raise ValueError("owner must be 0 (idle), 1 (someone in its menus) or 2 (an app)")
+                cam.control_owner = owner
+                if owner == 1:
+                    cam.touch()  # a user at the buttons restarts Auto Power Down
         except ValueError as exc:
-            return _json({"error": str(exc)}, 400)
+            return json_reply({"error": str(exc)}, 400)
+        if self.asleep:
+            return json_reply(self._sim_state())
+        self._arm_power_timer()  # an emptier battery may bring the next power-down closer
         return self._reply(cam.state())
 
     async def sim_media_add(self, request: web.Request) -> web.Response:
@@ -632,18 +846,27 @@ class CameraServer:
                     sparse=q.get("sparse") == "1",
                 )
         except (ValueError, KeyError) as exc:
-            return _json({"error": str(exc)}, 400)
-        return _json([{"path": i.key, "size": i.size, "cre": i.cre} for i in items])
+            return json_reply({"error": str(exc)}, 400)
+        return json_reply([{"path": i.key, "size": i.size, "cre": i.cre} for i in items])
+
+    async def sim_power(self, _request: web.Request) -> web.Response:
+        return json_reply(await self.press_power())
+
+    def _sim_state(self) -> dict[str, object]:
+        return {"asleep": self.asleep, "boots": self.camera.boots}
 
     async def sim_info(self, _request: web.Request) -> web.Response:
         cam = self.camera
-        return _json(
+        return json_reply(
             {
                 "serial": cam.serial,
                 "model": cam.model,
                 "host": self.host,
                 "port": self.port,
+                "hub": self.hub.number,
+                "shadowed_by": self.shadowed_by,
                 "media_root": str(cam.media.root),
                 "faults": sorted(self.faults),
+                **self._sim_state(),
             }
         )

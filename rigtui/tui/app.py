@@ -26,6 +26,7 @@ from rigtui.gopro.ledger import Ledger
 from rigtui.gopro.offload import FileTask
 from rigtui.gopro.shotlog import ShotLog
 from rigtui.gopro.snapshot import CameraSnapshot
+from rigtui.ops.check import check, check_options
 from rigtui.ops.clock import sync_time
 from rigtui.ops.errors import UsageError
 from rigtui.ops.format import DECLINED, execute_format, plan_format
@@ -39,6 +40,7 @@ from rigtui.ops.shutter import record, record_options, stop
 from rigtui.remote.pilink import PiError, PiLink
 from rigtui.sessionlog import SessionLog
 from rigtui.tui.camera_table import CameraTable
+from rigtui.tui.check_screen import CheckScreen
 from rigtui.tui.commands import PaletteEntry, RigCommands
 from rigtui.tui.confirm import ConfirmScreen
 from rigtui.tui.download_screen import DownloadScreen
@@ -84,6 +86,7 @@ class RigApp(App[None]):
         Binding("slash", "filter", "Filter", id="filter", show=False),
         Binding("n", "nickname", "Nickname", id="nickname", show=False),
         Binding("l", "show_log_path", "Log file", id="show_log_path", show=False),
+        Binding("h", "check", "Check", id="check", show=False),
         Binding("question_mark", "help", "Help", id="help"),
         Binding("ctrl+q", "quit", "Quit", id="quit", show=False, priority=True),
     ]
@@ -444,6 +447,16 @@ class RigApp(App[None]):
             self.refresh_view()
 
         self.push_screen(PromptScreen(f"Nickname for {key} (empty: none)", self.state.nicknames.get(key, "")), done)
+
+    def action_check(self) -> None:
+        """The preflight report of `rigtui check`, on the selection (or every camera), in a dialog."""
+
+        async def job() -> None:
+            report = await check(self.rig, check_options(self.config, self.prime), self.targets())
+            self.log_line(f"check: {report.verdict()}", warning=not report.ready)
+            self.push_screen(CheckScreen(report.verdict(), report.lines(findings_first=True), ready=report.ready))
+
+        self.run_command("check", job)
 
     def action_show_log_path(self) -> None:
         self.notify(f"session log: {self.session_log.path}", timeout=10)

@@ -21,6 +21,7 @@ HELP_TEXT = {
     "filter": "show only cameras matching a text",
     "nickname": "give the camera under the cursor a nickname",
     "show_log_path": "show where the session log is written",
+    "check": "preflight check: is the rig ready for a take?",
     "help": "this list",
     "quit": "quit (jobs in progress stop)",
 }
