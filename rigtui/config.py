@@ -169,6 +169,12 @@ _Keys = make_dataclass(
             "nickname",
             "show_log_path",
             "check",
+            "acknowledge",
+            "next_problem",
+            "clear_selection",
+            "sort_previous",
+            "sort_next",
+            "sort_reverse",
             "help",
             "quit",
         )

@@ -224,5 +224,25 @@ def spec() -> dict[str, object]:
     return json.loads(SPEC_PATH.read_text())
 
 
+# Tests run in two processes (pytest-xdist). These share what one machine has once: mDNS on
+# 127.0.0.1 (a browser would see the other process's cameras), the real cameras' port 8080 on fixed
+# loopback addresses (`rigtui sim` and `rigtui demo` defaults), the Pi service's fixed port. They
+# run one after another in one process.
+SHARED_NETWORK_MODULES = {"test_demo_tmux", "test_sim_cli", "test_rig_cli", "test_field", "test_sim_field"}
+
+
+def uses_shared_network(item: pytest.Item) -> bool:
+    function = getattr(item, "function", None)
+    code = getattr(function, "__code__", None)
+    names = set(code.co_names + code.co_varnames) if code else set()
+    return item.module.__name__ in SHARED_NETWORK_MODULES or "demo_world" in names  # type: ignore[attr-defined]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if uses_shared_network(item):
+            item.add_marker(pytest.mark.xdist_group("shared-network"))
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "rig(**options): options of the simulated rig fixture")

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import cameras_of, make_options, run_rigtui, url
-from test_tui import app_for, log_text, until
+from test_tui import app_for, cell, log_text, until
 
 from rigtui.config import parse
 from rigtui.gopro.discovery import Endpoint
@@ -22,8 +22,13 @@ from rigtui.ops.rig import rig_options
 from rigtui.sim.camera import SimTuning
 from rigtui.sim.rig import SimRig
 from rigtui.tui import make_app
+from rigtui.tui.app import RigApp
 from rigtui.tui.camera_table import CameraTable
 from rigtui.userstate import UserState
+
+
+def log_lines(app: RigApp) -> list[str]:
+    return log_text(app).splitlines()
 
 
 async def press_shutter(server: object, which: str) -> None:
@@ -63,13 +68,51 @@ async def test_a_camera_that_drops_off_and_returns_with_other_settings_is_flagge
         away = rig.servers[1]
         away.link_down(1.5)
         away.camera.set_setting(121, 4)  # its lens changed while it was away (a reboot resets settings)
-        await until(pilot, lambda: "went offline" in log_text(app))
+        await until(pilot, lambda: "stopped answering" in log_text(app))
         await until(pilot, lambda: f"{away.camera.serial}" in log_text(app) and "is back" in log_text(app), 15)
         await until(pilot, lambda: "(since it came back)" in log_text(app), 10)
         table = app.query_one(CameraTable)
         await until(
             pilot, lambda: "settings differ from the prime" in table.get_cell(away.camera.serial, "error").plain
         )
+
+
+@pytest.mark.rig(cameras=3, models=("HERO12",))
+async def test_a_reboot_a_sleep_and_a_new_owner_are_events_in_the_log_the_row_and_the_take(
+    rig: SimRig, tmp_path: Path
+) -> None:
+    """During a take: one camera crashes and reboots with its settings reset (flagged against the
+    prime once it is back), one goes to sleep until its power button is pressed, and someone opens
+    the third one's menus. Each is told in the log with its camera and written into the take."""
+    for server in rig.servers:
+        server.camera.set_setting(121, 4)  # the rig's lens; a reboot puts the model's default back
+    prime, crashing, sleeping = rig.servers
+    state = UserState(prime=prime.camera.serial, path=tmp_path / "state.toml")
+    state.save()
+    app = app_for(rig, tmp_path)
+    app.state = state
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: len(app.query_one(CameraTable).shown) == 3)
+        await pilot.press("r")
+        await until(pilot, lambda: "record: 3 of 3 cameras ok" in log_text(app))
+        async with httpx.AsyncClient(trust_env=False) as http:
+            assert (await http.get(url(crashing, "/_sim/fault?set=reboot"))).status_code == 200
+            assert (await http.get(url(prime, "/_sim/set?owner=1"))).status_code == 200
+        sleeping.sleep()
+        await until(pilot, lambda: f"{prime.camera.serial}" in log_text(app) and "in its menus" in log_text(app))
+        await until(pilot, lambda: "restarted while away" in log_text(app) or "rebooted" in log_text(app), 15)
+        await until(pilot, lambda: "settings differ from the prime" in cell(app, crashing.camera.serial, "error"), 15)
+        assert "(since it came back)" in log_text(app)
+        gone = f"{sleeping.camera.serial} "
+        await until(pilot, lambda: any(gone in line and "stopped answering" in line for line in log_lines(app)), 10)
+        assert "NOT REC" in cell(app, sleeping.camera.serial, "state"), "it should be recording and is not"
+        await sleeping.press_power()
+        await until(pilot, lambda: log_text(app).count("is back") >= 2, 15)
+    (take,) = ShotLog().takes()
+    notes = {serial: " / ".join(camera.notes) for serial, camera in take.cameras.items()}
+    assert "in its menus" in notes[prime.camera.serial]
+    assert "restarted" in notes[crashing.camera.serial] or "rebooted" in notes[crashing.camera.serial]
+    assert "stopped answering" in notes[sleeping.camera.serial] and "is back" in notes[sleeping.camera.serial]
 
 
 @pytest.mark.rig(cameras=2, models=("HERO12",))
@@ -174,3 +217,24 @@ async def test_a_long_session_sets_auto_power_down_to_never_and_gives_it_back(ri
     assert code == 0, out + err
     assert [0, 0] in seen, "Never while held"
     assert [server.camera.settings[59] for server in rig.servers] == before, "given back"
+
+
+@pytest.mark.rig(cameras=2, models=("HERO12",), tuning=SLEEPY)
+async def test_record_for_a_duration_holds_the_cameras_then_stops_them(rig: SimRig, tmp_path: Path) -> None:
+    """`record --duration`: one process records, keeps the cameras awake for the take, and stops them."""
+    before = [server.camera.settings[59] for server in rig.servers]
+    code, out, err = await run_rigtui("record", "--duration", "2.5", *cameras_of(rig))
+    assert code == 0, out + err
+    assert "record" in out and "stop" in out
+    assert not any(server.camera.encoding or server.camera.asleep for server in rig.servers)
+    assert [server.camera.settings[59] for server in rig.servers] == before, "Auto Power Down given back"
+    (take,) = ShotLog().takes()
+    assert take.stopped is not None and set(take.cameras) == {s.camera.serial for s in rig.servers}
+
+
+async def test_a_duration_that_is_not_a_length_of_time_is_one_line(tmp_path: Path) -> None:
+    for bad in ("soon", "-3", "0", "1e9"):
+        code, out, err = await run_rigtui("record", "--duration", bad, "--camera", "127.0.0.1:9")
+        assert code == 2, (bad, out, err)
+        assert "Traceback" not in err, err
+        assert "--duration" in err.strip().splitlines()[-1], "the last line names what is wrong"

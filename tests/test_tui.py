@@ -115,9 +115,9 @@ async def test_a_camera_that_goes_down_shows_offline_and_comes_back(rig: SimRig,
     app, pilot = running
     down = rig.servers[0]
     down.link_down(1.5)
-    await until(pilot, lambda: cell(app, down.camera.serial, "state") == "off")
-    assert "online 2/3" in str(app.query_one("#summary").render())
-    await until(pilot, lambda: cell(app, down.camera.serial, "state") == "ok", 15)
+    await until(pilot, lambda: cell(app, down.camera.serial, "state") == "✖ OFFLINE")
+    assert "ONLINE 2/3" in str(app.query_one("#summary").render())
+    await until(pilot, lambda: cell(app, down.camera.serial, "state") == "✓ READY", 15)
 
 
 @pytest.mark.rig(cameras=4)
@@ -224,7 +224,7 @@ async def test_format_of_unverified_footage_needs_the_typed_camera_count(rig: Si
         await server.camera.add_recording(duration=5, size=100_000)
     await pilot.press("f")
     await until(pilot, lambda: isinstance(app.screen, PromptScreen))
-    question = app.screen.question  # type: ignore[attr-defined]
+    question = app.screen.question + "\n" + app.screen.details  # type: ignore[attr-defined]
     assert "2 file(s) on 2 camera(s) are NOT verified as offloaded" in question
     assert all(f"{s.camera.serial}: 1 file, 0.00 GB" in question for s in rig.servers), "says what it erases"
     await pilot.press("escape")
@@ -257,7 +257,7 @@ async def test_pi_pane_shows_day_and_night_saves_and_previews(tmp_path: Path) ->
             ledger=Ledger(tmp_path / "l.jsonl"),
             pis=[pi],
         )
-        async with app.run_test(size=(120, 36)) as pilot:
+        async with app.run_test(size=(160, 50)) as pilot:
             pane = app.query_one(PiPane)
 
             def cell(column: str) -> str:
@@ -304,7 +304,7 @@ async def test_a_new_user_records_unsynced_cameras_and_gets_one_take(rig: SimRig
     app = app_for(rig, tmp_path, f'[offload]\nsidecars = false\ndest = "{tmp_path / "footage"}"\n')
     async with app.run_test(size=(100, 30)) as pilot:
         await until(pilot, lambda: len(app.query_one(CameraTable).shown) == 3)
-        await until(pilot, lambda: "clock off" in str(app.query_one("#summary").render()))
+        await until(pilot, lambda: "CLOCK OFF" in str(app.query_one("#summary").render()))
         assert any(cell(app, s.camera.serial, "clock").endswith("s") for s in rig.servers)
         await pilot.press("r")
         await until(pilot, lambda: "record: 3 of 3 cameras ok" in log_text(app))

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
+import tempfile
+from dataclasses import replace
+from pathlib import Path
 
 from rigtui.config import Config
 from rigtui.gopro.discovery import Endpoint
@@ -12,7 +16,6 @@ from rigtui.gopro.ledger import Ledger
 from rigtui.gopro.shotlog import ShotLog
 from rigtui.ops.errors import UsageError
 from rigtui.ops.rig import rig_options
-from rigtui.paths import data_dir
 from rigtui.remote.pilink import PiEndpoint
 from rigtui.userstate import UserState
 
@@ -26,6 +29,11 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="Open the TUI on simulated cameras running inside this process; ctrl+q quits.",
     )
     demo.add_argument("--cameras", type=int, default=12, metavar="N", help="number of cameras (default 12)")
+    demo.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the demo's folder (its shot log, ledger, session log, offloads) after it ends",
+    )
     demo.set_defaults(run=run_demo)
 
 
@@ -44,22 +52,32 @@ def run_demo(args: argparse.Namespace, config: Config) -> bool:
     from rigtui.sim.demo import demo_world
     from rigtui.tui import make_app
 
+    # the demo's records stay apart from the real rig's: a folder of its own for its state, ledger,
+    # shot log, session log and offloads, gone when it ends unless --keep
+    folder = Path(tempfile.mkdtemp(prefix="rigtui-demo-"))
+    demo_config = replace(config, offload=replace(config.offload, dest=str(folder / "footage")), pis=[])
+
     async def demo() -> None:
         async with demo_world(args.cameras) as world:
             cameras = [Endpoint(c.host, c.port, c.serial) for c in world.cameras]
             pi = PiEndpoint("pi-sim", world.pi_host, service_port=world.pi_port, direct=True)
-            options = rig_options(config, endpoints=cameras, hold=True)
-            # the demo's records stay apart from the real rig's: its own state, ledger and shot log
-            demo = data_dir() / "demo"
+            options = rig_options(demo_config, endpoints=cameras, hold=True)
             app = make_app(
-                config,
+                demo_config,
                 options,
-                state=UserState.load(demo / "state.toml"),
-                ledger=Ledger(demo / "ledger.jsonl"),
-                shotlog=ShotLog(demo),
+                state=UserState.load(folder / "state.toml"),
+                log_dir=folder / "logs",
+                ledger=Ledger(folder / "ledger.jsonl"),
+                shotlog=ShotLog(folder),
                 pis=[pi],
             )
             await app.run_async()
 
-    asyncio.run(demo())
+    try:
+        asyncio.run(demo())
+    finally:
+        if args.keep:
+            print(f"the demo's folder is kept: {folder}")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
     return True

@@ -47,6 +47,17 @@ def global_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", default=default(False), help="log more to stderr")
 
 
+def seconds_value(text: str) -> float:
+    """A length of time on the command line: positive seconds, at most a day."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= 86_400:
+        raise argparse.ArgumentTypeError(f"{text} s is out of range (more than 0, at most 86400)")
+    return value
+
+
 def describe(text: str) -> str:
     """A help line as a description: capitalized, with a full stop."""
     return text[0].upper() + text[1:] + "."

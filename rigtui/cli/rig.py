@@ -9,7 +9,7 @@ import argparse
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from rigtui.cli.common import describe, emit_json, global_options
+from rigtui.cli.common import describe, emit_json, global_options, seconds_value
 from rigtui.config import Config
 from rigtui.gopro.shotlog import ShotLog
 from rigtui.gopro.snapshot import CameraSnapshot
@@ -19,7 +19,7 @@ from rigtui.ops.presets import load_preset
 from rigtui.ops.report import Report
 from rigtui.ops.rig import RigSession, rig_options, status
 from rigtui.ops.settings import copy_settings, prime_of, require_prime
-from rigtui.ops.shutter import record, record_options, stop
+from rigtui.ops.shutter import record, record_for, record_options, stop
 from rigtui.userstate import UserState
 
 RigCommand = Callable[[RigSession, argparse.Namespace, Config], Awaitable[bool]]
@@ -67,6 +67,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         if name == "record":
             sub.add_argument("--force", action="store_true", help="record even when the readiness check fails")
             sub.add_argument(
+                "--duration",
+                type=seconds_value,
+                metavar="SECONDS",
+                help="record this long, keeping every camera awake, then stop them",
+            )
+            sub.add_argument(
                 "--check-settings",
                 action="store_true",
                 help="also require every camera's settings to equal the prime's",
@@ -81,7 +87,8 @@ def on_rig(args: argparse.Namespace, config: Config, command: RigCommand) -> boo
     """Bring the rig up (or only the cameras named), check `--select`, run the command, let go."""
 
     async def main() -> bool:
-        options = rig_options(config, cameras=args.camera, mdns_interfaces=args.mdns_interface, hold=args.hold)
+        hold = args.hold or getattr(args, "duration", None) is not None  # it holds the cameras meanwhile
+        options = rig_options(config, cameras=args.camera, mdns_interfaces=args.mdns_interface, hold=hold)
         session = RigSession(options, log=ShotLog(), prime=lambda: _prime(args, config))
         try:
             await session.open()
@@ -127,7 +134,7 @@ def print_report(report: Report, args: argparse.Namespace) -> bool:
     if args.json:
         emit_json(report.to_json())
         return report.ok
-    verb = args.command
+    verb = report.verb
     for problem in report.problems:
         print(f"not ready  {problem}")
     if report.problems:
@@ -166,7 +173,14 @@ async def show_status(session: RigSession, args: argparse.Namespace, config: Con
 async def record_rig(session: RigSession, args: argparse.Namespace, config: Config) -> bool:
     prime = require_prime(_prime(args, config), "--check-settings") if args.check_settings else None
     options = record_options(config, ShotLog(), force=args.force, prime=prime)
-    return print_report(await record(session.rig, args.select, options), args)
+    if args.duration is None:
+        return print_report(await record(session.rig, args.select, options), args)
+    started, stopped = await record_for(session.rig, args.duration, args.select, options)
+    if args.json:
+        emit_json({"record": started.to_json(), "stop": stopped.to_json() if stopped else None})
+        return started.ok and stopped is not None and stopped.ok
+    ok = print_report(started, args)
+    return print_report(stopped, args) and ok if stopped else False
 
 
 async def stop_rig(session: RigSession, args: argparse.Namespace, config: Config) -> bool:

@@ -11,6 +11,10 @@ class CameraOffline(CameraError):
     """The camera did not answer (refused, reset, unreachable)."""
 
 
+class CameraRebooted(CameraOffline):
+    """The camera answers but forgot its wired control: it restarted and needs bring-up again."""
+
+
 class CameraTimeout(CameraOffline):
     """The camera accepted the request but did not answer in time."""
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from rigtui.gopro.client import CameraClient, CameraState, ClientPolicy, check_version
 from rigtui.gopro.discovery import Endpoint, serial_collisions
-from rigtui.gopro.errors import CameraError, CameraOffline
+from rigtui.gopro.errors import CameraError, CameraOffline, CameraRebooted
 from rigtui.gopro.protocol import MODEL_INFO, Setting, Status
 from rigtui.gopro.snapshot import CameraSnapshot, snapshot_fields
 from rigtui.gopro.warm import Release, WarmReply, release
@@ -58,9 +58,10 @@ class CameraEvent:
     back, changed hands."""
 
     key: str
-    kind: str  # stopped | lost | back | owner
+    kind: str  # stopped | started | lost | rebooted | back | owner | battery | temperature
     text: str
     at: float  # time.time()
+    problem: bool = True  # trouble; otherwise good news (back, cooled down)
 
 
 OWNERS = {0: "nobody (idle)", 1: "someone in its menus", 2: "an app (rigtui)"}  # status 114
@@ -96,7 +97,8 @@ class CameraLink:
         self.last_keep_alive = 0.0
         self.reconnecting: asyncio.Task[None] | None = None
         self.clock_offset_s: float | None = None  # its clock minus the host's local time, last measured
-        self.stopping = False  # rigtui is stopping it: a stop now is no surprise
+        self.commanded = False  # rigtui is pressing its shutter: a start or stop now is no surprise
+        self.should_record = False  # part of a take rigtui started and not yet stopped (or acknowledged)
         self.clash: str | None = None  # another camera's serial shares this one's address
         self.power_down: int | None = None  # its Auto Power Down before rigtui set it to Never
         self.on_event: Callable[[CameraEvent], None] = lambda event: None
@@ -112,7 +114,11 @@ class CameraLink:
 
     # -- life cycle -----------------------------------------------------------------------------
     async def connect(self) -> None:
-        """Bring-up as the Open GoPro SDK does it: wired control, client info, version, then state."""
+        """Bring-up as the Open GoPro SDK does it: wired control, client info, version, then state.
+        A camera coming back with its wired control off was switched off or restarted meanwhile."""
+        known = self.state is not None and self.state.number(Status.USB_CONTROLLED) == 1
+        if known and (await self.client.state()).number(Status.USB_CONTROLLED) == 0:
+            self._event("rebooted", "restarted while away (rebooted, or asleep and switched back on)")
         await self.client.enable_wired_control()
         await self.client.set_client_info()
         check_version(await self.client.version())
@@ -176,14 +182,27 @@ class CameraLink:
     def _compare(self, before: CameraState, now: CameraState, was_online: bool) -> None:
         """Turn what changed between two readings into events (a surprise also shows in the row)."""
         if not was_online:
-            self._event("back", "is back")
-        if before.flag(Status.ENCODING) and not now.flag(Status.ENCODING) and not self.stopping:
+            self._event("back", "is back", problem=False)
+        if before.flag(Status.ENCODING) and not now.flag(Status.ENCODING) and not self.commanded:
             seconds = before.number(Status.VIDEO_SECONDS) or 0
             self.last_error = f"stopped recording on its own after {seconds // 60:02d}:{seconds % 60:02d}"
             self._event("stopped", self.last_error)
+        if now.flag(Status.ENCODING) and not before.flag(Status.ENCODING) and not self.commanded:
+            self._event("started", "started recording without rigtui (its button, or another app)")
+        low_before, low_now = self._battery_low(before), self._battery_low(now)
+        if low_now != low_before:
+            level = now.number(Status.BATTERY_PERCENT)
+            self._event("battery", f"battery low: {level}%" if low_now else f"battery ok again: {level}%", low_now)
+        temperatures = ((Status.HOT, "overheating", "cooled down"), (Status.COLD, "too cold", "warm again"))
+        for flag, trouble, fine in temperatures:
+            if now.flag(flag) != before.flag(flag):
+                self._event("temperature", trouble if now.flag(flag) else fine, now.flag(flag))
         owner = now.number(Status.CONTROL_OWNER)
         if owner != before.number(Status.CONTROL_OWNER) and owner is not None:
-            self._event("owner", f"is now controlled by {OWNERS.get(owner, f'owner {owner}')}")
+            self._event("owner", f"is now controlled by {OWNERS.get(owner, f'owner {owner}')}", owner == 1)
+
+    def _battery_low(self, state: CameraState) -> bool:
+        return bool(snapshot_fields(state, self.settings.min_battery_percent, 0)["battery_low"])
 
     def explained(self, failure: str) -> str:
         """A command's failure, with the reason the camera itself shows when there is one."""
@@ -191,12 +210,12 @@ class CameraLink:
             return f"{failure} (someone is in its menus: it refuses commands until they leave them)"
         return failure
 
-    def _event(self, kind: str, text: str) -> None:
-        self.on_event(CameraEvent(self.key, kind, text, time.time()))
+    def _event(self, kind: str, text: str, problem: bool = True) -> None:
+        self.on_event(CameraEvent(self.key, kind, text, time.time(), problem))
 
     def mark_offline(self, error: Exception | str) -> None:
-        if self.online:
-            self._event("lost", f"went offline: {error}")
+        if self.online and not isinstance(error, CameraRebooted):  # a reboot was told as it was seen
+            self._event("lost", f"stopped answering (asleep, switched off or unplugged?): {error}")
         self.online = False
         self.last_error = str(error)
         self.next_attempt = time.monotonic() + self.backoff
@@ -208,7 +227,8 @@ class CameraLink:
         controlled = self.state.number(Status.USB_CONTROLLED) if self.state else None
         state = await self.read_state()
         if controlled == 1 and state.number(Status.USB_CONTROLLED) == 0:
-            raise CameraOffline("rebooted (its wired control was reset)")
+            self._event("rebooted", "rebooted (its wired control was reset): bringing it up again")
+            raise CameraRebooted("rebooted")
 
     async def keep_alive(self) -> None:
         await self.client.keep_alive()
@@ -236,6 +256,7 @@ class CameraLink:
             online=self.online,
             clock_offset_s=self.clock_offset_s,
             clash=self.clash,
+            should_record=self.should_record,
             clock_off=self.clock_offset_s is not None and abs(self.clock_offset_s) > self.settings.clock_tolerance_s,
             last_error=self.last_error,
             updated=self.updated,

@@ -37,6 +37,7 @@ class CameraSnapshot:
     clock_offset_s: float | None = None  # its clock minus the host's local time, as last measured
     clock_off: bool = False  # further from the host's than a take allows ([offload] tolerance_s)
     clash: str | None = None  # another camera shares its USB address: the rig is one camera short
+    should_record: bool = False  # in a take rigtui started and has not stopped: not recording is trouble
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)

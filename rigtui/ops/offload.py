@@ -165,6 +165,18 @@ class OffloadRun:
     def progress(self) -> dict[str, CameraProgress]:
         return self.job.progress
 
+    def interruption(self) -> str:
+        """What stopping this offload now would interrupt, and how it picks up again."""
+        plan = self.plan
+        if plan is None:
+            return f"The offload into {self.root} stops while it reads the cards: nothing is copied yet."
+        states = [task.state for task in plan.tasks]
+        return (
+            f"The offload into {self.root} stops: {states.count('verified')} of {len(states)} files verified, "
+            f"{states.count('running')} being copied. Nothing verified is lost; run the offload again and it "
+            "resumes where it stopped (partial files continue from their last checked piece)."
+        )
+
     async def prepare(self) -> list[Line]:
         """Take the destination and the ledger for this run alone, read every card and decide what
         goes where; the lines say what was found and left out."""

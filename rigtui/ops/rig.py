@@ -18,6 +18,7 @@ from rigtui.gopro.rig import KEEP_ALIVE_S, CameraEvent, CameraLink, Outcome, Rig
 from rigtui.gopro.shotlog import ShotLog
 from rigtui.gopro.snapshot import CameraSnapshot
 from rigtui.ops.clock import clock_warning
+from rigtui.ops.condition import has_condition
 from rigtui.ops.errors import NothingFound, UsageError
 from rigtui.ops.report import Line
 from rigtui.ops.shutter import settings_problems
@@ -221,8 +222,8 @@ class RigSession:
 
     # -- what cameras do unasked --------------------------------------------------------------------
     def _camera_event(self, event: CameraEvent) -> None:
-        self.on_event(Line(f"{event.key} {_clock(event.at)}: {event.text}", True))
-        if self.log is not None and event.kind in ("stopped", "lost", "back"):
+        self.on_event(Line(f"{event.key} {_clock(event.at)}: {event.text}", event.problem))
+        if self.log is not None:
             self._spawn(asyncio.to_thread(self._note, event))
         if event.kind == "back":
             self._spawn(self._check_settings(event.key))
@@ -314,15 +315,26 @@ def status(rig: Rig, selection: Iterable[str] | None = None) -> StatusReport:
 
 
 def matches(snap: CameraSnapshot, nickname: str, text: str) -> bool:
-    """Whether a camera answers to a filter: its serial or address, nickname or model."""
+    """Whether a camera answers to a filter: its condition's word (`not rec`, `hot`, `problems`), or
+    a piece of its serial or address, nickname or model."""
     needle = text.lower()
-    return any(needle in field.lower() for field in (snap.key, nickname, snap.model or ""))
+    fields = (snap.key, nickname, snap.model or "")
+    return has_condition(snap, text) or any(needle in field.lower() for field in fields)
 
 
-def actions_that_apply(snapshots: list[CameraSnapshot], selected: set[str], has_prime: bool) -> set[str]:
-    """Which rig actions make sense now, on the selection (or every camera): no stop when nothing
-    records, no record when everything does, nothing on cameras that are all offline."""
-    chosen = [s for s in snapshots if not selected or s.key in selected]
+def action_targets(selected: set[str], filtered: list[str] | None) -> list[str] | None:
+    """What the operator's actions act on: the selection; else, while a filter hides cameras, the
+    cameras it shows (never the hidden ones); else every camera (None)."""
+    if selected:
+        return sorted(selected)
+    return filtered
+
+
+def actions_that_apply(snapshots: list[CameraSnapshot], targets: list[str] | None, has_prime: bool) -> set[str]:
+    """Which rig actions make sense now on `targets` (None: every camera; empty: none, e.g. a filter
+    that shows nothing): no stop when nothing records, no record when everything does, nothing on
+    cameras that are all offline."""
+    chosen = snapshots if targets is None else [s for s in snapshots if s.key in targets]
     online = [s for s in chosen if s.online]
     found: set[str] = set()
     if any(not s.recording for s in online):
@@ -331,8 +343,8 @@ def actions_that_apply(snapshots: list[CameraSnapshot], selected: set[str], has_
         found.add("stop")
     if online:
         found |= {"sync_time", "format", "power_off"}
-    if snapshots:
+    if chosen:
         found.add("download")
-    if has_prime and len(snapshots) > 1:
+    if has_prime and len(snapshots) > 1 and chosen:
         found.add("copy_settings")
     return found

@@ -92,14 +92,32 @@ async def stop(rig: Rig, selection: Iterable[str] | None = None, log: ShotLog | 
     return replace(report, warnings=[*report.warnings, *(line.text for line in lines)])
 
 
+async def record_for(
+    rig: Rig, seconds: float, selection: Iterable[str] | None = None, options: RecordOptions | None = None
+) -> tuple[Report, Report | None]:
+    """Record, hold the take for `seconds` (the session keeps every camera awake meanwhile), then stop
+    the cameras that started. No stop when none started (refused, or every camera failed)."""
+    options = options or RecordOptions()
+    started = await record(rig, selection, options)
+    recording = [o.key for o in started.outcomes if o.ok]
+    if not recording:
+        return started, None
+    await asyncio.sleep(seconds)
+    return started, await stop(rig, recording, options.log)
+
+
 async def _shutter(rig: Rig, start: bool, links: list[CameraLink], options: RecordOptions) -> Report:
     for link in links:
-        link.stopping = not start  # a stop rigtui sends is no surprise
+        link.commanded = True  # a start or stop rigtui sends is no surprise
     try:
-        return await _release(rig, start, links, options)
+        report = await _release(rig, start, links, options)
     finally:
         for link in links:
-            link.stopping = False
+            link.commanded = False
+    if not report.refused:  # from now on a video camera of the take that does not record is trouble
+        for link in links:
+            link.should_record = start and not _photo(link)
+    return report
 
 
 async def _release(rig: Rig, start: bool, links: list[CameraLink], options: RecordOptions) -> Report:

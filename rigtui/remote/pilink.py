@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rigtui.paths import NameClaims, UnsafePath, data_dir, destination
-from rigtui.pi.status import MAX_TEXT, PiStatus, decode_status
+from rigtui.pi.status import MAX_TEXT, LastSave, PiStatus, decode_status
 from rigtui.text import shown
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,16 @@ class PiEndpoint:
     direct: bool = False  # no SSH: the service itself listens on host:service_port
 
 
+@dataclass(frozen=True)
+class PiEvent:
+    """Something a Pi did that the operator should read once: its link came or went, it switched
+    between day and night, it saved. `problem` events are trouble (a link that went stale or offline)."""
+
+    name: str  # the Pi's
+    text: str  # the whole line, starting with the Pi's name
+    problem: bool = False
+
+
 @dataclass
 class PiSnapshot:
     name: str
@@ -74,8 +84,10 @@ class PiLink:
         stale_after_s: float = 5.0,
         connect_timeout_s: float = 10.0,
         known_hosts: list[str] | None = None,
+        on_event: Callable[[PiEvent], None] | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self.on_event = on_event  # called once per change (link state, day/night, a new save), never per poll
         self.stale_after_s = stale_after_s
         self.connect_timeout_s = connect_timeout_s
         self.extra_known_hosts = known_hosts
@@ -256,7 +268,7 @@ class PiLink:
                 try:
                     writer.write(b"subscribe\n")
                     while True:
-                        line = await self._read_line(reader, "status stream", self.stale_after_s * 3, STATUS_LIMIT)
+                        line = await self._next_status_line(reader, on_change)
                         if not line:
                             raise PiError(f"{self.endpoint.name}: the service closed the stream")
                         self._take_status(self._decode_status(line))
@@ -264,18 +276,55 @@ class PiLink:
                 finally:
                     writer.close()
             except Exception as exc:  # whatever broke the link (asyncssh has its own errors), reconnect
-                self.state, self.error = "offline", str(exc) if isinstance(exc, PiError) else _reason(exc)
+                self.error = str(exc) if isinstance(exc, PiError) else _reason(exc)
+                self._enter("offline")
                 await self.disconnect()
                 on_change()
                 await asyncio.sleep(self._backoff)
                 self._backoff = min(self._backoff * 2, 15.0)
 
+    async def _next_status_line(self, reader: Any, on_change: Callable[[], None]) -> bytes:
+        """The next status line: given up on after three stale periods, and stale after one (said once)."""
+        reading = asyncio.ensure_future(self._read_line(reader, "status stream", self.stale_after_s * 3, STATUS_LIMIT))
+        try:
+            while not (await asyncio.wait({reading}, timeout=self.stale_after_s))[0]:
+                if self.state == "online":
+                    self._enter("stale")
+                    on_change()
+            return reading.result()
+        finally:
+            reading.cancel()
+
     def _take_status(self, status: PiStatus) -> None:
-        self.status, self.state, self.error = status, "online", None
+        before, self.status, self.error = self.status, status, None
         self.last_status = time.monotonic()
         self._backoff = 1.0
         if status.level is not None:
             self.levels.append(status.level)
+        self._enter("online")
+        if before is None:
+            return  # what the Pi did before the link came up is not news
+        if before.night != status.night:
+            self._say(f"switched to {'night' if status.night else 'day'} ({_level(status)})")
+        if status.last_save is not None and status.last_save != before.last_save:
+            self._say(f"saved {_save(status.last_save)}")
+
+    def _enter(self, state: str) -> None:
+        """The link's new state, said once when it changes."""
+        before, self.state = self.state, state
+        if state == before:
+            return
+        if state == "online":
+            self._say("online" if before == "connecting" else f"online again (was {before})")
+        elif state == "stale":
+            self._say(f"stale: no status for {self.stale_after_s:g} s", problem=True)
+        elif state == "offline":
+            self._say(f"offline: {(self.error or 'no link').removeprefix(f'{self.endpoint.name}: ')}", problem=True)
+
+    def _say(self, text: str, *, problem: bool = False) -> None:
+        if self.on_event is not None:
+            name = self.endpoint.name
+            self.on_event(PiEvent(name, f"{name}: {text}", problem))
 
     # -- pulling captures -----------------------------------------------------------------------
     async def pull(
@@ -596,6 +645,19 @@ def _connection_gone() -> tuple[type[Exception], ...]:
     import asyncssh
 
     return (asyncssh.DisconnectError, asyncssh.SFTPConnectionLost, asyncssh.SFTPNoConnection)
+
+
+def _level(status: PiStatus) -> str:
+    """The light level against the thresholds, as the status names them."""
+    level = "no level yet" if status.level is None else f"level {status.level:g}"
+    return f"{level}; dark below {status.dark_threshold:g}, bright above {status.bright_threshold:g}"
+
+
+def _save(save: LastSave) -> str:
+    """A save in a few words: its first file's name, how many more, why."""
+    first = Path(save.paths[0]).name if save.paths else "nothing"
+    more = f" and {len(save.paths) - 1} more" if len(save.paths) > 1 else ""
+    return f"{first}{more} ({save.reason})"
 
 
 def _reason(exc: BaseException) -> str:

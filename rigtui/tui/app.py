@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
 from pathlib import Path
 
+from rich.color import STANDARD_PALETTE
+from rich.terminal_theme import TerminalTheme
 from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -28,13 +30,14 @@ from rigtui.gopro.shotlog import ShotLog
 from rigtui.gopro.snapshot import CameraSnapshot
 from rigtui.ops.check import check, check_options
 from rigtui.ops.clock import sync_time
+from rigtui.ops.condition import acknowledge, condition, problems_first
 from rigtui.ops.errors import UsageError
 from rigtui.ops.format import DECLINED, execute_format, plan_format
 from rigtui.ops.offload import CameraIndexes, OffloadRun, file_line, offload_options
 from rigtui.ops.pi import default_pull_folder, pull, pull_lines, save, save_stacked
 from rigtui.ops.power import power_off, power_off_question
 from rigtui.ops.report import Line, Report
-from rigtui.ops.rig import RigOptions, RigSession, actions_that_apply, matches
+from rigtui.ops.rig import RigOptions, RigSession, action_targets, actions_that_apply, matches
 from rigtui.ops.settings import copy_settings, prime_of
 from rigtui.ops.shutter import record, record_options, stop
 from rigtui.remote.pilink import PiError, PiLink
@@ -45,9 +48,9 @@ from rigtui.tui.commands import PaletteEntry, RigCommands
 from rigtui.tui.confirm import ConfirmScreen
 from rigtui.tui.download_screen import DownloadScreen
 from rigtui.tui.help import HELP_TEXT, HelpScreen
-from rigtui.tui.pi_pane import PiPane, PreviewScreen, half_blocks
+from rigtui.tui.pi_pane import PiPane, PreviewScreen, preview_frame_width
 from rigtui.tui.prompt import PromptScreen
-from rigtui.tui.summary_bar import SummaryBar, summarize
+from rigtui.tui.summary_bar import MessageLine, SummaryBar, summarize
 from rigtui.userstate import UserState
 
 
@@ -69,6 +72,48 @@ class SnapshotsUpdated(Message):
         return isinstance(message, SnapshotsUpdated)
 
 
+# Named colours ("red") as the 16 colours every terminal has: with Textual's default theme a 16-colour
+# terminal would show red as magenta and yellow as bright red.
+TERMINAL_COLOURS = TerminalTheme(
+    (0, 0, 0),
+    (170, 170, 170),
+    [tuple(STANDARD_PALETTE[index]) for index in range(8)],  # type: ignore[misc]
+    [tuple(STANDARD_PALETTE[index]) for index in range(8, 16)],  # type: ignore[misc]
+)
+EVERY_SCREEN = ("help", "quit")
+KEY_NAMES = {
+    "question_mark": "?",
+    "slash": "/",
+    "less_than_sign": "<",
+    "greater_than_sign": ">",
+    "exclamation_mark": "!",
+}
+
+
+TEXTUAL_HELP = {"help_quit": "only says that ctrl+q quits"}  # Textual's keys that have no description
+
+
+def declared_bindings(owner: type) -> list[Binding]:
+    """The bindings a class declares, its own and its bases' (Textual merges them the same way)."""
+    return [
+        binding for cls in owner.__mro__ for binding in vars(cls).get("BINDINGS", []) if isinstance(binding, Binding)
+    ]
+
+
+def cursor_movement(binding: Binding) -> bool:
+    """Textual's own cursor, scroll and focus keys: every list has them, help need not repeat them."""
+    action = binding.action.rsplit(".", 1)[-1]
+    return action.startswith(("scroll_", "cursor_", "focus_", "page_")) or action == "select_cursor"
+
+
+def key_names(keys: str) -> str:
+    """A binding's keys as the operator types them."""
+    return ",".join(KEY_NAMES.get(key, key) for key in keys.split(","))
+
+
+# the app's keys that work whatever screen is in front
+
+
 class RigApp(App[None]):
     CSS_PATH = "rigtui.tcss"
     TITLE = "rigtui"
@@ -87,6 +132,9 @@ class RigApp(App[None]):
         Binding("n", "nickname", "Nickname", id="nickname", show=False),
         Binding("l", "show_log_path", "Log file", id="show_log_path", show=False),
         Binding("h", "check", "Check", id="check", show=False),
+        Binding("a", "acknowledge", "Ack", id="acknowledge", show=False),
+        Binding("j", "next_problem", "Next problem", id="next_problem", show=False),
+        Binding("x", "clear_selection", "Clear selection", id="clear_selection", show=False),
         Binding("question_mark", "help", "Help", id="help"),
         Binding("ctrl+q", "quit", "Quit", id="quit", show=False, priority=True),
     ]
@@ -103,6 +151,7 @@ class RigApp(App[None]):
         pis: list[PiLink],
     ) -> None:
         super().__init__()
+        self.ansi_theme_dark = self.ansi_theme_light = TERMINAL_COLOURS
         self.config = config
         self.session = RigSession(rig, on_event=self.log_event, log=shotlog, prime=lambda: self.prime)
         self.rig = self.session.rig
@@ -115,16 +164,22 @@ class RigApp(App[None]):
         self.offload_run: OffloadRun | None = None
         self.offload_running = False
         self.pis = pis
+        for link in self.pis:  # a Pi's day/night switches, saves and link changes go to the log
+            link.on_event = lambda event: self.log_event(Line(event.text, event.problem))
         self.snapshots: list[CameraSnapshot] = []
         self.last_spread_ms: float | None = None
         self.selected: set[str] = set()
         self.filter_text = ""
         self.busy_actions: set[str] = set()
         self.animation_level = "none"  # over SSH every frame costs
+        self._summary: Text | None = None
+        self._applies: set[str] | None = None
+        self.pulling: set[str] = set()  # the Pis a pull is copying from now
 
     # -- layout ---------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield SummaryBar(id="summary")
+        yield MessageLine(id="message")
         yield CameraTable(id="cameras")
         yield Input(placeholder="filter: serial, nickname or model (Enter keeps, Escape clears)", id="filter")
         if self.pis:
@@ -185,17 +240,35 @@ class RigApp(App[None]):
     def visible(self) -> list[CameraSnapshot]:
         return [s for s in self.snapshots if matches(s, self.name_of(s.key), self.filter_text)]
 
+    def say(self, text: str, *, failure: bool = False) -> None:
+        """The message line (never a toast over the table)."""
+        with contextlib.suppress(NoMatches):
+            self.query_one(MessageLine).say(text, failure=failure)
+
     def refresh_view(self) -> None:
         try:
             table = self.query_one(CameraTable)
         except NoMatches:
             return  # a tick that arrived while the app was closing
+        visible = self.visible()
+        summary = summarize(
+            self.snapshots,
+            self.name_of,
+            spread_ms=self.last_spread_ms,
+            prime=self.prime,
+            selected=len(self.selected),
+            filtered=len(visible) if self.filter_text else None,
+        )
         with self.batch_update():
-            table.apply((s, self.name_of(s.key), s.key in self.selected) for s in self.visible())
-            self.query_one(SummaryBar).update(
-                summarize(self.snapshots, self.last_spread_ms, self.prime, len(self.selected))
-            )
-        self.refresh_bindings()
+            table.apply((s, self.name_of(s.key), s.key in self.selected) for s in visible)
+            bar = self.query_one(SummaryBar)
+            if summary != self._summary:  # an idle rig redraws nothing
+                self._summary = summary
+                bar.update(summary)
+        applies = self._actions_that_apply()
+        if applies != self._applies:
+            self._applies = applies
+            self.refresh_bindings()
 
     # -- selection ------------------------------------------------------------------------------
     @property
@@ -203,24 +276,29 @@ class RigApp(App[None]):
         return prime_of(self.config, self.state)
 
     def targets(self) -> list[str] | None:
-        """The selected cameras, or None for all."""
-        return sorted(self.selected) or None
+        """What actions act on: the selection, else the filtered cameras, else None (all of them)."""
+        return action_targets(self.selected, [s.key for s in self.visible()] if self.filter_text else None)
 
     def target_names(self) -> list[str]:
         keys = self.targets() or [s.key for s in self.snapshots]
         return [self.name_of(k) for k in keys]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Grey out what does not apply now (None greys the key out in the footer)."""
+        """Grey out what does not apply now (None greys the key out in the footer); the rig's keys
+        belong to the main screen only (False hides them on the others)."""
+        if action not in EVERY_SCREEN and len(self.screen_stack) > 1:
+            return False
         if action in self.busy_actions:
             return None
         if action in ("record", "stop", "sync_time", "format", "power_off", "download", "copy_settings"):
-            applies = actions_that_apply(self.snapshots, self.selected, bool(self.prime))
-            return True if action in applies else None
+            return True if action in self._actions_that_apply() else None
         if action in ("make_prime", "toggle_select", "nickname"):
             tables = self.query(CameraTable)
             return True if tables and tables.first().cursor_key else None
         return True
+
+    def _actions_that_apply(self) -> set[str]:
+        return actions_that_apply(self.snapshots, self.targets(), bool(self.prime))
 
     # -- logging --------------------------------------------------------------------------------
     def log_line(self, line: str, *, error: bool = False, warning: bool = False) -> None:
@@ -229,8 +307,7 @@ class RigApp(App[None]):
         with contextlib.suppress(NoMatches):  # closing: the file still gets the line
             style = "red" if error else "yellow" if warning else ""
             self.query_one("#log", RichLog).write(Text(line, style=style))
-        if error:
-            self.notify(line, severity="error", timeout=6)
+        self.say(line, failure=error)
 
     def log_event(self, line: Line) -> None:
         self.log_line(line.text, error=line.problem)
@@ -255,8 +332,6 @@ class RigApp(App[None]):
             return
         summary = report.summary()
         self.log_line(summary if verb == report.verb else summary.replace(report.verb, verb, 1))
-        if report.ok:
-            self.notify(summary, timeout=3)
 
     def run_command(self, action: str, job: Callable[[], Awaitable[None]]) -> None:
         """Run a command on the App (it outlives any screen); its key is greyed out meanwhile."""
@@ -330,7 +405,7 @@ class RigApp(App[None]):
                 return
             details = "\n".join(line.text for line in plan.lines())
             if question.typed is not None:
-                answer = await self.push_screen_wait(PromptScreen(f"{question.question}, or Escape:\n\n{details}"))
+                answer = await self.push_screen_wait(PromptScreen(f"{question.question}, or Escape:", details=details))
                 confirmed = answer == question.typed
             else:
                 confirmed = await self.push_screen_wait(
@@ -362,7 +437,7 @@ class RigApp(App[None]):
         try:
             options = offload_options(self.config, dest)
         except UsageError as exc:
-            self.notify(str(exc), severity="warning")
+            self.say(str(exc), failure=True)
             return
         self.offload_dest = dest
         indexes = CameraIndexes(self.config.rig.order, self.state)
@@ -388,7 +463,7 @@ class RigApp(App[None]):
                 self.offload_running = False
             self.log_lines(report.lines()[-1:])
             if report.ok:
-                self.notify(f"offload finished: {len(report.plan.tasks)} files verified", timeout=5)
+                self.say(f"offload finished: {len(report.plan.tasks)} files verified")
 
         self.run_worker(job(), name="offload", group="offload", exit_on_error=False)
 
@@ -407,6 +482,32 @@ class RigApp(App[None]):
         table = self.query_one(CameraTable)
         if table.cursor_row < table.row_count - 1:
             table.move_cursor(row=table.cursor_row + 1)
+
+    def action_clear_selection(self) -> None:
+        if self.selected:
+            self.say(f"selection cleared ({len(self.selected)} cameras)")
+            self.selected.clear()
+            self.refresh_view()
+
+    def action_acknowledge(self) -> None:
+        """The operator has seen the failures: the message line and the rows calm down."""
+        count = self.query_one(MessageLine).acknowledge()
+        lines = acknowledge(self.rig, self.targets())
+        self.log_lines(lines)
+        self.log_line(f"acknowledged {count} failure{'s' if count != 1 else ''}")
+        self.post_message(SnapshotsUpdated(self.rig.snapshots()))
+
+    @on(SummaryBar.Clicked)
+    def action_next_problem(self) -> None:
+        """The cursor to the next camera with a problem, the loudest first (wrapping round)."""
+        table = self.query_one(CameraTable)
+        troubled = [s.key for s in problems_first(self.visible()) if condition(s).problem]
+        if not troubled:
+            self.say("no camera has a problem")
+            return
+        current = table.cursor_key
+        following = troubled[(troubled.index(current) + 1) % len(troubled)] if current in troubled else troubled[0]
+        self.jump_to(following)
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
@@ -458,15 +559,52 @@ class RigApp(App[None]):
 
         self.run_command("check", job)
 
+    async def action_quit(self) -> None:
+        """Quitting while an offload or a pull runs asks first, saying what stops and how it resumes."""
+        interrupted = []
+        if self.offload_running and self.offload_run is not None:
+            interrupted.append(self.offload_run.interruption())
+        interrupted += [
+            f"Pulling from {name} stops; pull again and it resumes the partial files." for name in sorted(self.pulling)
+        ]
+        if not interrupted:
+            self.exit()
+            return
+
+        def answer(quit_now: bool | None) -> None:
+            if quit_now:
+                self.exit()
+
+        details = "\n\n".join(interrupted)
+        self.push_screen(ConfirmScreen("Quit while copying?", details, "Quit", danger=True), answer)
+
+    def action_help_quit(self) -> None:
+        """ctrl+c (Textual's hint for people who expect it to quit), in the message line, not a toast."""
+        self.say("ctrl+q quits")
+
     def action_show_log_path(self) -> None:
-        self.notify(f"session log: {self.session_log.path}", timeout=10)
+        self.say(f"session log: {self.session_log.path}")
+
+    def bindings_in_front(self) -> list[Binding]:
+        """Every key of the screen in front (Textual's own cursor movement aside): on the main screen
+        the app's, the table's and the Pi pane's; on any other screen that screen's own and the keys
+        that work everywhere."""
+        if len(self.screen_stack) > 1:
+            found = [b for b in declared_bindings(type(self)) if b.action in EVERY_SCREEN]
+            found += declared_bindings(type(self.screen))
+        else:
+            found = declared_bindings(type(self)) + declared_bindings(type(self.screen))
+            found += declared_bindings(CameraTable)
+            found += declared_bindings(PiPane) if self.pis else []
+        unique = {(b.key, b.action): b for b in found if not cursor_movement(b)}
+        return list(unique.values())
 
     def action_help(self) -> None:
         keys = []
-        for binding in self.BINDINGS:
-            assert isinstance(binding, Binding)
+        for binding in self.bindings_in_front():
             key = self.keymap_overrides.get(binding.id or "", binding.key)
-            keys.append((key.replace("question_mark", "?").replace("slash", "/"), HELP_TEXT[binding.id or ""]))
+            text = HELP_TEXT.get(binding.id or "") or binding.description or TEXTUAL_HELP.get(binding.action, "")
+            keys.append((key_names(key), text))
         keys.append(("ctrl+p", "command palette: actions, jump to a camera"))
         self.push_screen(HelpScreen(keys))
 
@@ -531,13 +669,12 @@ class RigApp(App[None]):
             return
 
         async def job() -> None:
-            width = max(20, min(self.size.width - 10, 120))
             try:
-                picture = half_blocks(await link.frame(width), width)
+                jpeg = await link.frame(preview_frame_width(self.size))
             except PiError as exc:
                 self.log_line(f"{link.endpoint.name}: preview failed: {exc}", error=True)
                 return
-            self.push_screen(PreviewScreen(link.endpoint.name, picture))
+            self.push_screen(PreviewScreen(link.endpoint.name, jpeg))
 
         self.run_worker(job(), name="preview", group="pi-commands", exit_on_error=False)
 
@@ -554,6 +691,7 @@ class RigApp(App[None]):
             if not dest:
                 return
             self.log_line(f"{name}: pulling captures into {dest}")
+            self.pulling.add(name)
 
             def progress(done: int, total: int) -> None:
                 link.pulled = f"pulling {done / 1e6:.1f} of {total / 1e6:.1f} MB"
@@ -564,6 +702,8 @@ class RigApp(App[None]):
             except PiError as exc:
                 self.log_line(f"{name}: pull failed: {exc}", error=True)
                 return
+            finally:
+                self.pulling.discard(name)
             self.log_lines(Line(f"{name}: {line.text}", line.problem) for line in pull_lines(report))
 
         self.run_worker(job(), name="pull", group="pi-pull", exit_on_error=False)

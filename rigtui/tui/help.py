@@ -22,7 +22,17 @@ HELP_TEXT = {
     "nickname": "give the camera under the cursor a nickname",
     "show_log_path": "show where the session log is written",
     "check": "preflight check: is the rig ready for a take?",
+    "acknowledge": "acknowledge failures: the message line calms down; cameras that did not start leave NOT REC",
+    "next_problem": "move the cursor to the next camera with a problem, the loudest first",
+    "clear_selection": "clear the selection",
+    "sort_previous": "sort by the column to the left",
+    "sort_next": "sort by the column to the right",
+    "sort_reverse": "reverse the sort order",
     "help": "this list",
+    "pi_save": "Pi pane: save the Pi's latest frame as a JPEG, on the Pi",
+    "pi_stack": "Pi pane: save a stack of the Pi's recent frames (less noise at night), on the Pi",
+    "pi_preview": "Pi pane: show the Pi's latest frame, sized to the terminal",
+    "pi_pull": "Pi pane: copy the Pi's captures to this computer over SSH, checked",
     "quit": "quit (jobs in progress stop)",
 }
 
