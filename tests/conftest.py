@@ -238,6 +238,7 @@ def uses_shared_network(item: pytest.Item) -> bool:
     return item.module.__name__ in SHARED_NETWORK_MODULES or "demo_world" in names  # type: ignore[attr-defined]
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if uses_shared_network(item):

@@ -10,8 +10,9 @@ import subprocess
 import time
 from pathlib import Path
 
+import httpx
 import pytest
-from conftest import cameras_of, run_rigtui
+from conftest import cameras_of, run_rigtui, url
 from test_offload import BASE, card_files, environment, offloaded, rigtui, sha, shoot, start_offload
 
 from rigtui.sim.rig import SimRig
@@ -140,7 +141,16 @@ async def test_a_disk_that_fills_up_mid_offload_ends_those_files_with_a_clear_er
         failed = [line for line in out.splitlines() if line.startswith("FAILED")]
         assert failed and all("No space left on device" in line for line in failed), out
         assert any(slow.camera.serial in line for line in failed), out
-        assert not [p for p in dest.rglob(f"{slow.camera.serial}_*") if not p.name.endswith((".part", ".xxh"))]
+        finals = [p for p in dest.rglob(f"{slow.camera.serial}_*") if not p.name.endswith((".part", ".xxh"))]
+        assert not [p for p in finals if p.name.endswith(".MP4")], "its clip never came whole"
+        async with httpx.AsyncClient(trust_env=False) as http:  # a sidecar that did come is whole
+            for final in finals:
+                name = final.name.split("_", 1)[1]
+                reply = await http.get(url(slow, f"/videos/DCIM/100GOPRO/{name}"))
+                while reply.status_code == 503:  # still busy with the cut-off download
+                    await asyncio.sleep(0.2)
+                    reply = await http.get(url(slow, f"/videos/DCIM/100GOPRO/{name}"))
+                assert reply.content == final.read_bytes(), f"half a file under a final name: {final}"
         assert any(p.name == fast_copy for p in dest.rglob("*")), "verified stays"
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)

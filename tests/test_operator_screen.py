@@ -160,3 +160,16 @@ async def test_quitting_during_an_offload_asks_and_says_it_resumes(rig: SimRig, 
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("y")
         await until(pilot, lambda: not app.is_running)
+
+
+@pytest.mark.rig(cameras=2, models=("HERO12",))
+async def test_the_palette_offers_the_keys_of_the_screen_in_front(rig: SimRig, tmp_path: Path) -> None:
+    app = app_for(rig, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: len(app.query_one(CameraTable).shown) == 2)
+        titles = {entry.text for entry in app.palette_entries()}
+        assert {"Record", "Sync", "Check"} <= titles, titles
+        assert any(title.startswith("Sort") for title in titles), "the table's keys too"
+        sort = next(entry for entry in app.palette_entries() if entry.text.startswith("Sort"))
+        sort.run()
+        await pilot.pause()

@@ -19,6 +19,7 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.css.query import NoMatches
+from textual.dom import DOMNode
 from textual.message import Message
 from textual.widgets import Footer, Input, RichLog
 from textual.worker import Worker, WorkerState
@@ -585,23 +586,24 @@ class RigApp(App[None]):
     def action_show_log_path(self) -> None:
         self.say(f"session log: {self.session_log.path}")
 
-    def bindings_in_front(self) -> list[Binding]:
-        """Every key of the screen in front (Textual's own cursor movement aside): on the main screen
-        the app's, the table's and the Pi pane's; on any other screen that screen's own and the keys
-        that work everywhere."""
+    def bindings_in_front(self) -> list[tuple[Binding, DOMNode]]:
+        """Every key of the screen in front and what it acts on (Textual's own cursor movement aside):
+        on the main screen the app's, the table's and the Pi pane's; on any other screen that
+        screen's own and the keys that work everywhere."""
         if len(self.screen_stack) > 1:
-            found = [b for b in declared_bindings(type(self)) if b.action in EVERY_SCREEN]
-            found += declared_bindings(type(self.screen))
+            found = [(b, self) for b in declared_bindings(type(self)) if b.action in EVERY_SCREEN]
+            found += [(b, self.screen) for b in declared_bindings(type(self.screen))]
         else:
-            found = declared_bindings(type(self)) + declared_bindings(type(self.screen))
-            found += declared_bindings(CameraTable)
-            found += declared_bindings(PiPane) if self.pis else []
-        unique = {(b.key, b.action): b for b in found if not cursor_movement(b)}
+            found = [(b, self) for b in declared_bindings(type(self))]
+            found += [(b, self.screen) for b in declared_bindings(type(self.screen))]
+            for widget in [self.query_one(CameraTable), *self.query(PiPane)]:
+                found += [(b, widget) for b in declared_bindings(type(widget))]
+        unique = {(b.key, b.action): (b, node) for b, node in found if not cursor_movement(b)}
         return list(unique.values())
 
     def action_help(self) -> None:
         keys = []
-        for binding in self.bindings_in_front():
+        for binding, _ in self.bindings_in_front():
             key = self.keymap_overrides.get(binding.id or "", binding.key)
             text = HELP_TEXT.get(binding.id or "") or binding.description or TEXTUAL_HELP.get(binding.action, "")
             keys.append((key_names(key), text))
@@ -615,13 +617,13 @@ class RigApp(App[None]):
             table.focus()
 
     def palette_entries(self) -> list[PaletteEntry]:
-        """Every action that applies now, and a jump to every camera."""
+        """Every key of the screen in front that applies now, and a jump to every camera."""
         entries = []
-        for binding in self.BINDINGS:
-            assert isinstance(binding, Binding)
-            if binding.action != "quit" and self.check_action(binding.action, ()):
-                help_text = HELP_TEXT.get(binding.id or "", "")
-                entries.append(PaletteEntry(binding.description, help_text, partial(self.run_action, binding.action)))
+        for binding, node in self.bindings_in_front():
+            if binding.action in ("quit", "help_quit") or node.check_action(binding.action, ()) is not True:
+                continue
+            help_text = HELP_TEXT.get(binding.id or "", "")
+            entries.append(PaletteEntry(binding.description, help_text, partial(node.run_action, binding.action)))
         for snapshot in self.snapshots:
             name = self.name_of(snapshot.key)
             entries.append(

@@ -79,7 +79,7 @@ class DownloadScreen(Screen[None]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if self.host.offload_running:
-            self.notify("an offload is already running", severity="warning")
+            self.query_one("#rate", Static).update("an offload is already running: start another once it has ended")
             return
         self.host.start_offload(event.value.strip())
 
