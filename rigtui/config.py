@@ -76,6 +76,9 @@ class OffloadConfig:
     max_parallel: int = opt(16, low=1, high=256)
     bandwidth_mbps: float = opt(0.0, low=0, high=100_000)
     ledger: str = ""
+    destinations: list[str] = field(default_factory=list)  # `rigtui offload` without DEST writes to each of these
+    cascade: bool = False  # several destinations: the first at camera speed, then copied from it to the others
+    min_copies: int = opt(1, low=1, high=10)  # verified copies on distinct volumes before `format` erases a file
 
 
 @dataclass(frozen=True)

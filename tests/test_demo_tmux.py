@@ -84,6 +84,7 @@ def pane(tmp_path: Path) -> Iterator[Pane]:
 def test_demo_shows_the_rig_and_the_pi_records_stops_and_quits_cleanly(pane: Pane, tmp_path: Path) -> None:
     """The demo through a real terminal: record with one camera refusing (someone in its menus); its
     row and the summary say NOT REC and keep saying it until `a` acknowledges; stop; quit."""
+
     def rows(screen: str) -> list[str]:
         return [line for line in screen.splitlines() if re.search(r"C3\d{12} +HERO1\d ", line)]
 
@@ -107,9 +108,9 @@ def test_demo_shows_the_rig_and_the_pi_records_stops_and_quits_cleanly(pane: Pan
     assert "HTTP 409" in screen, "the camera's refusal shows"
     row = next(line for line in screen.splitlines() if serial in line and "HERO1" in line)
     assert "NOT REC" in row and "●" not in row, "that camera does not record, and says so"
-    assert screen.splitlines().index(row) < min(
-        i for i, line in enumerate(screen.splitlines()) if "● REC" in line
-    ), "the row that is not recording is above the ones that are"
+    assert screen.splitlines().index(row) < min(i for i, line in enumerate(screen.splitlines()) if "● REC" in line), (
+        "the row that is not recording is above the ones that are"
+    )
     pane.wait(lambda s: sum(re.search(r"●\d\d:\d\d", line) is not None for line in s.splitlines()) >= 10)
     time.sleep(2)
     assert f"NOT REC: {serial[:3]}…{serial[-4:]}" in pane.text(), "it stays until acknowledged"

@@ -1,5 +1,6 @@
-"""`rigtui offload` and `rigtui format`: footage into take folders, verified; cards erased only when
-what they hold is safe. The rules are rigtui.ops's; this module prints, shows progress and asks."""
+"""`rigtui offload`, `rigtui copies` and `rigtui format`: footage into take folders, verified, on one
+disk or several; what each card's files have in copies; cards erased only when what they hold is
+safe. The rules are rigtui.ops's; this module prints, shows progress and asks."""
 
 from __future__ import annotations
 
@@ -13,20 +14,33 @@ from rigtui.cli.rig import add_rig_command, print_report
 from rigtui.config import Config
 from rigtui.gopro.offload import FileTask
 from rigtui.gopro.shotlog import ShotLog
+from rigtui.ops.copies import list_copies
 from rigtui.ops.format import DECLINED, execute_format, plan_format
 from rigtui.ops.offload import CameraIndexes, OffloadRun, file_line, offload_options, open_ledger
 from rigtui.ops.rig import RigSession
 from rigtui.userstate import UserState
 
 COMMANDS = {
-    "offload": "download every camera's footage into take folders, verified",
-    "format": "erase SD cards whose every file is verified as offloaded",
+    "offload": "download every camera's footage into take folders, verified (to one destination or several)",
+    "copies": "list each camera file with its verified copies and where they are",
+    "format": "erase SD cards whose every file has its verified copies ([offload] min_copies)",
 }
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     offload = add_rig_command(commands, "offload", COMMANDS["offload"], offload_rig, hold=True)
-    offload.add_argument("dest", metavar="DEST", help="folder the take folders go in")
+    offload.add_argument(
+        "dest",
+        metavar="DEST",
+        nargs="*",
+        help="folder(s) the take folders go in, each file read once for all (default: [offload] destinations)",
+    )
+    offload.add_argument(
+        "--cascade",
+        action="store_true",
+        default=None,
+        help="write the first DEST at camera speed, let the cameras go, then copy from it to the others",
+    )
     offload.add_argument("--prefix", help="take folder prefix (default: [offload] prefix, 'take')")
     offload.add_argument("--no-sidecars", action="store_true", help="leave LRV proxies and THM thumbnails")
     offload.add_argument(
@@ -34,6 +48,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         choices=("flat", "photogrammetry"),
         help="photo takes as <take>/rig/<camera index>/<frame>.JPG with photogrammetry",
     )
+    add_rig_command(commands, "copies", COMMANDS["copies"], copies_rig)
     erase = add_rig_command(commands, "format", COMMANDS["format"], format_rig, hold=True)
     erase.add_argument("--yes", action="store_true", help="answer the 'erase?' question (never the gate)")
     erase.add_argument(
@@ -43,7 +58,12 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 async def offload_rig(session: RigSession, args: argparse.Namespace, config: Config) -> bool:
     options = offload_options(
-        config, args.dest, prefix=args.prefix, sidecars=False if args.no_sidecars else None, layout=args.layout
+        config,
+        args.dest,
+        prefix=args.prefix,
+        sidecars=False if args.no_sidecars else None,
+        layout=args.layout,
+        cascade=args.cascade,
     )
     out = sys.stderr if args.json else sys.stdout  # with --json, stdout carries only the JSON
     plain = not out.isatty()
@@ -55,7 +75,22 @@ async def offload_rig(session: RigSession, args: argparse.Namespace, config: Con
 
     ledger = await asyncio.to_thread(open_ledger, config)
     indexes = CameraIndexes(config.rig.order, UserState.load())
-    run = OffloadRun(session.rig, options, ledger, args.select, on_file_done=file_done, log=ShotLog(), indexes=indexes)
+
+    def cameras_done() -> None:
+        line = run.cameras_done()
+        if plain and line is not None:  # on a terminal, the bars show it
+            print(line.text, file=out, flush=True)
+
+    run = OffloadRun(
+        session.rig,
+        options,
+        ledger,
+        args.select,
+        on_file_done=file_done,
+        log=ShotLog(),
+        indexes=indexes,
+        on_cameras_done=cameras_done,
+    )
     planned = await run.prepare()
     if not args.json:
         print_lines(planned)
@@ -65,6 +100,17 @@ async def offload_rig(session: RigSession, args: argparse.Namespace, config: Con
     report = await work
     if args.json:
         emit_json(report.to_json(options.prefix))
+    else:
+        print_lines(report.lines())
+    return report.ok
+
+
+async def copies_rig(session: RigSession, args: argparse.Namespace, config: Config) -> bool:
+    """Each card's footage with its verified copies; fails when a file has fewer than format needs."""
+    ledger = await asyncio.to_thread(open_ledger, config)
+    report = await list_copies(session.rig, ledger, args.select)
+    if args.json:
+        emit_json(report.to_json())
     else:
         print_lines(report.lines())
     return report.ok

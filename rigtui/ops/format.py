@@ -1,9 +1,10 @@
 """Format: erase SD cards, only when what they hold is safely copied. A plan, then an execute.
 
 The plan reads every card and lists what each holds; a card is left out (never erased, forced or
-not) when it cannot be read, or its camera is offline, recording or busy. Footage the ledger does
-not show verified blocks the whole format unless the operator forces it, and forcing takes typing
-the number of cameras. Execute reads every card again, at the moment of erasing, and refuses a card
+not) when it cannot be read, or its camera is offline, recording or busy. Footage without
+[offload] min_copies verified copies on distinct volumes (the ledger's, each checked by content)
+blocks the whole format unless the operator forces it, and forcing takes typing the number of
+cameras. Execute reads every card again, at the moment of erasing, and refuses a card
 that records now, cannot be read, holds a file the plan did not list, or whose verified copies are
 gone. The same plan, wording and confirmation rule serve the CLI and the TUI.
 """
@@ -16,12 +17,12 @@ from dataclasses import dataclass, field
 
 from rigtui.gopro.errors import CameraError
 from rigtui.gopro.ledger import Ledger
-from rigtui.gopro.media import CardContents, card_contents, deletions, listed_entries, parse_media_list
-from rigtui.gopro.replies import MediaListing
+from rigtui.gopro.media import CardContents, card_contents, deletions, listed_entries
 from rigtui.gopro.rig import CameraLink, Outcome, Rig
 from rigtui.gopro.shotlog import ShotLog
 from rigtui.gopro.snapshot import CameraSnapshot
 from rigtui.gopro.takes import camera_label
+from rigtui.ops.copies import FileCopies, file_copies
 from rigtui.ops.report import Line, Report
 from rigtui.ops.takes import close_takes
 from rigtui.text import shown
@@ -36,7 +37,8 @@ class CardPlan:
     camera: str
     entries: dict[str, str] = field(default_factory=dict)  # every listed "DIR/NAME" -> listed size
     contents: CardContents = field(default_factory=lambda: CardContents(0, 0))
-    unverified: tuple[str, ...] = ()  # footage not verified as offloaded (and names not to be trusted)
+    unverified: tuple[str, ...] = ()  # footage short of its verified copies (and names not to be trusted)
+    short: tuple[FileCopies, ...] = ()  # of those, the files, with the copies they do have
     left_out: str | None = None  # why this card is not erased at all
     deletions: tuple[tuple[str, bool], ...] = ()  # each listed file ("DIR/NAME", is a photo group)
     all_named: bool = True  # every entry can be deleted by name (else only delete-all reaches them)
@@ -55,6 +57,7 @@ class FormatPlan:
     cards: list[CardPlan]
     force: bool
     notes: list[Line] = field(default_factory=list)  # takes closed before the cards were read, and such
+    min_copies: int = 1  # verified copies on distinct volumes each file needs ([offload] min_copies)
 
     @property
     def erasable(self) -> list[CardPlan]:
@@ -74,6 +77,11 @@ class FormatPlan:
         if not self.erasable:
             return "format: refused; no card can be erased"
         if self.unverified and not self.force:
+            if self.min_copies > 1:
+                return (
+                    f"format: refused; every file needs {self.min_copies} verified copies on distinct volumes "
+                    "([offload] min_copies): offload to another disk first (rigtui offload DEST), or force it"
+                )
             return "format: refused; offload these files first (rigtui offload DEST), or force it"
         return None
 
@@ -81,10 +89,12 @@ class FormatPlan:
         """What each card holds and what erasing it means; the same text in the CLI and the TUI."""
         lines = [*self.notes, *(Line(f"left out  {c.camera}: {c.left_out}", True) for c in self.cards if c.left_out)]
         for card in self.unverified:
-            count = len(card.unverified)
-            files = f"{count} file{'s' if count != 1 else ''}: " + ", ".join(card.unverified[:SHOWN_FILES])
-            more = f" and {count - SHOWN_FILES} more" if count > SHOWN_FILES else ""
-            lines.append(Line(f"not verified  {card.camera}: {files}{more}", True))
+            copied = {f.path for f in card.short if f.copies}
+            lines += _named(f"not verified  {card.camera}", [p for p in card.unverified if p not in copied])
+            lines += _named(
+                f"too few copies  {card.camera}",
+                [f"{f.path} ({f.volumes} of {self.min_copies}: {f.where()})" for f in card.short if f.copies],
+            )
         lines += [Line(f"will erase  {c.camera}: {c.contents.describe()}") for c in self.erasable]
         return lines
 
@@ -101,13 +111,30 @@ class FormatPlan:
         if self.unverified:
             lost = sum(len(c.unverified) for c in self.unverified)
             return Confirmation(
-                f"{lost} file(s) on {len(self.unverified)} camera(s) are NOT verified as offloaded and will be lost. "
+                f"{lost} file(s) on {len(self.unverified)} camera(s) are NOT verified as offloaded"
+                f"{self._copies(' in')} and will be lost. "
                 f"This erases {self.total.describe()} on {cameras}. Type the number of cameras to erase ({count})",
                 str(count),
             )
         return Confirmation(
-            f"Erase the SD cards of {cameras} ({self.total.describe()}; every file is verified as offloaded)?"
+            f"Erase the SD cards of {cameras} ({self.total.describe()}; every file is verified as offloaded"
+            f"{self._copies()})?"
         )
+
+    def _copies(self, how: str = "") -> str:
+        """What "verified" requires, when more than one copy."""
+        if self.min_copies == 1:
+            return ""
+        return f"{how} {self.min_copies} copies on distinct volumes"
+
+
+def _named(head: str, files: list[str]) -> list[Line]:
+    """One line naming a card's files (the first few): none when there are none."""
+    if not files:
+        return []
+    count = len(files)
+    more = f" and {count - SHOWN_FILES} more" if count > SHOWN_FILES else ""
+    return [Line(f"{head}: {count} file{'s' if count != 1 else ''}: " + ", ".join(files[:SHOWN_FILES]) + more, True)]
 
 
 def _held_back(snap: CameraSnapshot) -> str | None:
@@ -121,25 +148,19 @@ def _held_back(snap: CameraSnapshot) -> str | None:
     return None
 
 
-def _unverified(ledger: Ledger, label: str, listing: MediaListing) -> list[str]:
-    """Footage on a card without a verified copy (checked by content: may hash copies on disk)."""
-    parsed = parse_media_list(listing)
-    unverified = list(parsed.rejected)
-    for recording in parsed.recordings:
-        unverified += [f.path for f in recording.files if not ledger.verified(label, f.path, recording.cre, f.size)]
-    return unverified
-
-
-async def _read_card(link: CameraLink, ledger: Ledger) -> CardPlan:
-    """What a card holds and which of its footage is not verified; raises CameraError if unreadable."""
+async def _read_card(link: CameraLink, ledger: Ledger, min_copies: int) -> CardPlan:
+    """What a card holds and which of its footage has fewer than `min_copies` verified copies on
+    distinct volumes (checked by content: may hash copies on disk); raises CameraError if unreadable."""
     listing = await link.client.media_list()
-    unverified = await asyncio.to_thread(_unverified, ledger, camera_label(link.key), listing)
+    files, rejected = await asyncio.to_thread(file_copies, ledger, camera_label(link.key), listing)
+    short = [f for f in files if f.volumes < min_copies]
     by_name, all_named = deletions(listing)
     return CardPlan(
         link.key,
         listed_entries(listing),
         card_contents(listing),
-        tuple(unverified),
+        tuple(rejected + [f.path for f in short]),
+        tuple(short),
         deletions=tuple(by_name),
         all_named=all_named,
     )
@@ -155,7 +176,7 @@ async def plan_format(
     cards: dict[str, CardPlan] = {}
 
     async def read(link: CameraLink) -> str:
-        cards[link.key] = await _read_card(link, ledger)
+        cards[link.key] = await _read_card(link, ledger, ledger.min_copies)
         return ""
 
     readable = [link for link in links if _held_back(link.snapshot()) is None]
@@ -166,7 +187,7 @@ async def plan_format(
         why = _held_back(link.snapshot())
         if why is not None:
             cards[link.key] = CardPlan(link.key, left_out=why)
-    return FormatPlan([cards[link.key] for link in links], force, notes)
+    return FormatPlan([cards[link.key] for link in links], force, notes, ledger.min_copies)
 
 
 async def execute_format(rig: Rig, ledger: Ledger, plan: FormatPlan) -> Report:
@@ -183,7 +204,7 @@ async def execute_format(rig: Rig, ledger: Ledger, plan: FormatPlan) -> Report:
         why = _held_back(link.snapshot())
         if why is not None:
             raise CameraError(f"not erased: {why} now")
-        now = await _read_card(link, ledger)
+        now = await _read_card(link, ledger, plan.min_copies)
         added = sorted(set(now.entries.items()) - set(card.entries.items()))
         if added:
             example = shown(added[0][0], 60)

@@ -9,8 +9,8 @@ import contextlib
 import itertools
 import re
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rigtui.config import Config
@@ -39,24 +39,33 @@ SHOWN_REJECTED = 5  # entries left out named per camera (a hostile list can have
 
 def offload_options(
     config: Config,
-    dest: str | Path,
+    dest: str | Path | Sequence[str | Path],
     *,
     prefix: str | None = None,
     sidecars: bool | None = None,
     layout: str | None = None,
+    cascade: bool | None = None,
 ) -> OffloadOptions:
-    """[offload] of config.toml, with what the operator chose for this run on top."""
+    """[offload] of config.toml, with what the operator chose for this run on top. `dest` is one
+    destination or several; none (empty) takes [offload] destinations."""
     cfg = config.offload
+    named = [dest] if isinstance(dest, str | Path) else list(dest)
+    dests = [d for d in named if str(d).strip()] or list(cfg.destinations)
     prefix = prefix if prefix is not None else cfg.prefix
     if not re.fullmatch(TAKE_PREFIX, prefix):
         raise UsageError(f"take prefix {prefix!r} must be 1 to 32 letters, digits, '_' or '-'")
     layout = layout or cfg.layout
     if layout not in LAYOUTS:
         raise UsageError(f"layout {layout!r} is not one of {', '.join(LAYOUTS)}")
-    if not str(dest).strip():
+    if not dests:
         raise UsageError("choose a destination folder for the take folders")
+    cascade = cfg.cascade if cascade is None else cascade
+    if cascade and len(dests) < 2:
+        raise UsageError("--cascade copies from the first destination to the others: name two or more")
     return OffloadOptions(
-        dest=Path(dest).expanduser(),
+        dest=Path(dests[0]).expanduser(),
+        also=tuple(Path(d).expanduser() for d in dests[1:]),
+        cascade=cascade,
         prefix=prefix,
         sidecars=cfg.sidecars if sidecars is None else sidecars,
         tolerance_s=cfg.tolerance_s,
@@ -70,7 +79,9 @@ def offload_options(
 
 
 def open_ledger(config: Config) -> Ledger:
-    return Ledger(Path(config.offload.ledger).expanduser() if config.offload.ledger else None)
+    """The ledger, with the number of copies `format` requires ([offload] min_copies)."""
+    path = Path(config.offload.ledger).expanduser() if config.offload.ledger else None
+    return Ledger(path, min_copies=config.offload.min_copies)
 
 
 @dataclass(frozen=True)
@@ -80,6 +91,8 @@ class OffloadReport:
     manifests: list[Path]
     unsealed: list[str]  # take folders whose manifest could not be written
     seconds: float
+    roots: tuple[Path, ...] = ()  # every destination (the first is `root`)
+    broken: dict[Path, str] = field(default_factory=dict)  # destinations whose disk failed, and how
 
     @property
     def failed(self) -> list[FileTask]:
@@ -90,11 +103,25 @@ class OffloadReport:
         return not self.failed and not self.plan.unreachable and not self.plan.rejected and not self.unsealed
 
     def lines(self) -> list[Line]:
-        """Every file that failed, then the run in one line."""
-        lines = [file_line(t) for t in self.failed] + [Line(f"FAILED {why}", True) for why in self.unsealed]
+        """Every file that failed (a failed destination in one line), then the run in one line (and,
+        with several destinations, one line each)."""
+        lines = [file_line(t) for t in self.failed if t.root not in self.broken]
+        for root, why in sorted(self.broken.items()):
+            count = sum(1 for t in self.failed if t.root == root)
+            lines.append(
+                Line(f"FAILED {root}: {why}; {count} copies there not made (the other destinations go on)", True)
+            )
+        lines += [Line(f"FAILED {why}", True) for why in self.unsealed]
         verified = len(self.plan.tasks) - len(self.failed)
         done = sum(t.done for t in self.plan.tasks if t.state == "verified")
         rate = done / max(self.seconds, 1e-6) / 1e6
+        if len(self.roots) > 1:
+            for root in self.roots:
+                tasks = self.plan.tasks_in(root)
+                failed = sum(1 for t in tasks if t.state != "verified")
+                lines.append(
+                    Line(f"offload to {root}: {len(tasks) - failed} of {len(tasks)} files verified", bool(failed))
+                )
         lines.append(
             Line(
                 f"offload: {verified} of {len(self.plan.tasks)} files verified ({done / 1e9:.2f} GB, {rate:.0f} MB/s), "
@@ -109,6 +136,16 @@ class OffloadReport:
         return {
             "ok": self.ok,
             "dest": str(self.root),
+            "destinations": [
+                {
+                    "dest": str(root),
+                    "files": len(plan.tasks_in(root)),
+                    "verified": sum(1 for t in plan.tasks_in(root) if t.state == "verified"),
+                    "already_verified": plan.already_in.get(root, 0),
+                    "failed": self.broken.get(root),
+                }
+                for root in self.roots or (self.root,)
+            ],
             "already_verified": plan.already,
             "takes": [
                 {"number": t.number, "folder": t.folder(prefix), "kind": t.kind, "cameras": sorted(t.members)}
@@ -118,6 +155,7 @@ class OffloadReport:
                 {
                     "camera": t.camera,
                     "path": t.file.path,
+                    "root": str(t.root),
                     "dest": t.relative,
                     "state": t.state,
                     "size": t.done,
@@ -146,16 +184,26 @@ class OffloadRun:
         on_file_done: Callable[[FileTask], None] = lambda task: None,
         log: ShotLog | None = None,
         indexes: Callable[[str], int] | None = None,
+        on_cameras_done: Callable[[], None] = lambda: None,
     ) -> None:
         self.options, self.rig, self.log = options, rig, log
         selected = list(selection or []) or None
         sources = TakeSources(index_of=indexes)
-        self.job = Offload(rig, options, ledger, selected, on_file_done=on_file_done, sources=sources)
+        self.job = Offload(
+            rig, options, ledger, selected, on_file_done=on_file_done, sources=sources, on_cameras_done=on_cameras_done
+        )
         self._locks = contextlib.ExitStack()
 
     @property
     def root(self) -> Path:
         return self.job.root
+
+    @property
+    def roots(self) -> list[Path]:
+        return self.job.roots
+
+    def _into(self) -> str:
+        return " and ".join(str(root) for root in self.roots)
 
     @property
     def plan(self) -> OffloadPlan | None:
@@ -169,10 +217,10 @@ class OffloadRun:
         """What stopping this offload now would interrupt, and how it picks up again."""
         plan = self.plan
         if plan is None:
-            return f"The offload into {self.root} stops while it reads the cards: nothing is copied yet."
+            return f"The offload into {self._into()} stops while it reads the cards: nothing is copied yet."
         states = [task.state for task in plan.tasks]
         return (
-            f"The offload into {self.root} stops: {states.count('verified')} of {len(states)} files verified, "
+            f"The offload into {self._into()} stops: {states.count('verified')} of {len(states)} files verified, "
             f"{states.count('running')} being copied. Nothing verified is lost; run the offload again and it "
             "resumes where it stopped (partial files continue from their last checked piece)."
         )
@@ -211,13 +259,28 @@ class OffloadRun:
             lines += [Line(f"FAILED {camera}: left out {entry}", True) for entry in entries[:SHOWN_REJECTED]]
             if len(entries) > SHOWN_REJECTED:
                 lines.append(Line(f"FAILED {camera}: left out {len(entries) - SHOWN_REJECTED} more entries", True))
-        lines.append(
-            Line(
-                f"offload to {self.root}: {len(plan.tasks)} files ({plan.bytes_total / 1e9:.2f} GB) in "
-                f"{len(plan.takes)} takes; {plan.already} already verified"
+        for root in self.roots:
+            tasks = plan.tasks_in(root)
+            lines.append(
+                Line(
+                    f"offload to {root}: {len(tasks)} files ({sum(t.estimate for t in tasks) / 1e9:.2f} GB) in "
+                    f"{len(plan.takes_in.get(root, []))} takes; {plan.already_in.get(root, 0)} already verified"
+                )
             )
-        )
+        if len(self.roots) > 1:
+            how = (
+                f"first into {self.root} at camera speed, then copied from there to the others"
+                if self.options.cascade
+                else "each file read once from its camera and written to every destination in the same pass"
+            )
+            lines.append(Line(f"offload: {len(self.roots)} destinations, {how}"))
         return lines
+
+    def cameras_done(self) -> Line | None:
+        """With --cascade, once every camera's part of the run is over: what comes next."""
+        if not (self.options.cascade and self.job.cameras_done):
+            return None
+        return Line(f"offload: cameras done; copying from {self.root} to the other destinations")
 
     @property
     def finished(self) -> bool:
@@ -226,7 +289,8 @@ class OffloadRun:
     def _lock(self) -> None:
         """Two offloads into one destination, or into one ledger, would fetch the same .part and
         destroy each other's copies: the second is refused, naming the first."""
-        self._locks.enter_context(offload_lock(self.root))
+        for root in self.roots:
+            self._locks.enter_context(offload_lock(root))
         self._locks.enter_context(ledger_lock(self.job.ledger.path))
 
     async def run(self) -> OffloadReport:
@@ -235,7 +299,15 @@ class OffloadRun:
         finally:
             self._locks.close()
         job = self.job
-        return OffloadReport(self.root, plan, list(job.sealed), list(job.unsealed), job.finished - job.started)
+        return OffloadReport(
+            self.root,
+            plan,
+            list(job.sealed),
+            list(job.unsealed),
+            job.finished - job.started,
+            tuple(job.roots),
+            dict(job.broken),
+        )
 
     def rate(self) -> str:
         """Where the run stands: bytes done of all, speed, and the time left."""
@@ -285,7 +357,9 @@ class CameraIndexes:
 
 
 def file_line(task: FileTask) -> Line:
-    """A file's end: verified where, or why it failed."""
+    """A file's end: verified where, or why it failed (naming the destination when there are several)."""
+    where = str(task.dest) if task.named_root else task.relative
     if task.state == "verified":
-        return Line(f"verified {task.camera} {task.file.path} -> {task.relative} ({task.done} bytes)")
-    return Line(f"FAILED {task.camera} {task.file.path}: {task.error}", True)
+        return Line(f"verified {task.camera} {task.file.path} -> {where} ({task.done} bytes)")
+    into = f" -> {task.root}" if task.named_root else ""
+    return Line(f"FAILED {task.camera} {task.file.path}{into}: {task.error}", True)
