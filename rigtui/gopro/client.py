@@ -38,6 +38,7 @@ from rigtui.gopro.replies import (
     Version,
     decode,
 )
+from rigtui.gopro.stream import get_stream
 from rigtui.gopro.warm import WarmConnection, WarmReply
 from rigtui.text import shown
 
@@ -313,22 +314,22 @@ class CameraClient:
 
     @contextlib.asynccontextmanager
     async def media_stream(self, path: str, offset: int = 0) -> AsyncIterator[MediaStream]:
-        """GET a file on the card (`DIR/NAME`) from byte `offset`; transport failures while the body
-        streams become CameraOffline / CameraTimeout too (the caller's own failures, such as a full
-        disk, stay what they are)."""
-        headers = {"Range": f"bytes={offset}-"} if offset else {}
-        timeout = httpx.Timeout(self.policy.request_timeout_s * 2, read=self.policy.download_read_timeout_s)
-        async with contextlib.AsyncExitStack() as stack:
-            with self._transport_errors():
-                request = self._http.stream("GET", _media_url(path), headers=headers, timeout=timeout)
-                reply = await stack.enter_async_context(request)
-            refuse_encoded(path, reply.headers.get("content-encoding", "identity"))
-            yield MediaStream(reply.status_code, self._received(reply.aiter_raw(DOWNLOAD_BLOCK)))
-
-    async def _received(self, blocks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-        with self._transport_errors():
-            async for block in blocks:
-                yield block
+        """GET a file on the card (`DIR/NAME`) from byte `offset`, on a connection of its own (see
+        gopro/stream.py); transport failures while the body streams become CameraOffline /
+        CameraTimeout too (the caller's own failures, such as a full disk, stay what they are)."""
+        headers = [("Range", f"bytes={offset}-")] if offset else []
+        stream = get_stream(
+            self.host,
+            self.port,
+            _media_url(path),
+            headers,
+            connect_s=self.policy.request_timeout_s * 2,
+            read_s=self.policy.download_read_timeout_s,
+            block=DOWNLOAD_BLOCK,
+        )
+        async with stream as (head, blocks):
+            refuse_encoded(path, head.headers.get("content-encoding", "identity"))
+            yield MediaStream(head.status, blocks)
 
     async def media_length(self, path: str) -> int:
         """The camera's own length of a file (HEAD)."""
