@@ -221,13 +221,15 @@ async def fetch(
     retries: int = 5,
     backoff_s: float = 1.0,
     rate: SharedRate | None = None,
+    on_retry: Callable[[str], None] = lambda why: None,
 ) -> Fetched:
     """Fetch the camera's file `path` (DIR/NAME) into every copy, reading the camera once.
     `expected` is the listed size (None: ask with HEAD). `progress` gets the stream's byte counts
     (negative when a restart discards bytes). Dropped links, stalls, short bodies and busy cameras
-    are retried with backoff; what the camera does wrong raises DownloadError (no copy is made),
-    what a destination does wrong ends that copy alone (`Copy.failure`). Returns the stream's size
-    and hash; each copy without a failure is verified against them."""
+    are retried with backoff (`on_retry` hears why of each); what the camera does wrong raises
+    DownloadError (no copy is made), what a destination does wrong ends that copy alone
+    (`Copy.failure`). Returns the stream's size and hash; each copy without a failure is verified
+    against them."""
     state = await _begin(copies)
     progress(state.offset)
     size_checked = False
@@ -253,6 +255,7 @@ async def fetch(
             attempt += 1
             if attempt > retries:
                 raise DownloadError(f"{path}: {exc} (after {attempt} attempts)") from None
+            on_retry(str(exc))
             if not await _trim_all(copies, state.offset):
                 progress(-state.offset)  # bytes the hash covers are gone: start over
                 state.restart()

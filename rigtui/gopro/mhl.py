@@ -1,8 +1,10 @@
 """ASC MHL (v2.0) histories: the manifest film offload tools and their verifiers read.
 
-Each take folder carries `ascmhl/`: one hash list per generation (`0001_<folder>_<time>Z.mhl`),
-listing the files that generation added with their xxh64, and `ascmhl_chain.xml`, which names every
-generation with the C4 id of its file so that a changed manifest is detected too.
+Each take folder (in each destination) carries `ascmhl/`: one hash list per generation
+(`0001_<folder>_<time>Z.mhl`), listing the files that generation verified with their xxh64 (action
+"original" the first time a file is listed, "verified" when a later generation checks it again), and
+`ascmhl_chain.xml`, which names every generation with the C4 id of its file so that a changed
+manifest is detected too. A later offload adds a generation; it never rewrites an earlier one.
 """
 
 from __future__ import annotations
@@ -17,11 +19,16 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from rigtui import __version__
+from rigtui.gopro.custody import REPORT_PATTERNS
 
 HISTORY = "ascmhl"
 CHAIN = "ascmhl_chain.xml"
 CHAIN_NS = "urn:ASC:MHL:DIRECTORY:v2.0"
+MHL_NS = "urn:ASC:MHL:v2.0"
 C4_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+# Never listed: the history itself, partial downloads, and the custody report, which is rewritten
+# beside the history whenever a generation is added (`ascmhl diff` must not call it a new file).
+IGNORED = (".DS_Store", "ascmhl", "ascmhl/", "*.part", *REPORT_PATTERNS)
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,22 @@ def _chain_entries(history: Path) -> list[tuple[int, str, str]]:
     return entries
 
 
+def _listed(history: Path, entries: list[tuple[int, str, str]]) -> dict[str, str]:
+    """Every file the earlier generations list, with its xxh64 (a generation that cannot be read
+    lists nothing: its files are then listed as originals again)."""
+    found: dict[str, str] = {}
+    for _, name, _ in entries:
+        try:
+            root = ET.parse(history / name).getroot()
+        except (OSError, ET.ParseError):
+            continue
+        for item in root.iter(f"{{{MHL_NS}}}hash"):
+            path, digest = item.findtext(f"{{{MHL_NS}}}path"), item.findtext(f"{{{MHL_NS}}}xxh64")
+            if path and digest:
+                found[path] = digest
+    return found
+
+
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".part")
     with open(tmp, "w", encoding="utf-8") as out:
@@ -70,17 +93,19 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def add_generation(folder: Path, files: list[HashedFile], now: float) -> Path:
-    """Write a new generation listing `files` and extend the chain; returns the new hash list."""
+    """Write a new generation listing `files` and extend the chain; returns the new hash list.
+    A file an earlier generation lists with the same hash is listed as "verified" (checked again)."""
     history = folder / HISTORY
     history.mkdir(exist_ok=True)
     entries = _chain_entries(history)
+    listed = _listed(history, entries)
     sequence = max((e[0] for e in entries), default=0) + 1
     stamp = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d_%H%M%SZ")
     manifest = history / f"{sequence:04d}_{folder.name}_{stamp}.mhl"
     hashes = "".join(
         "    <hash>\n"
         f'      <path size="{f.size}" lastmodificationdate="{_iso(f.mtime)}">{escape(f.path)}</path>\n'
-        f'      <xxh64 action="original" hashdate="{_iso(now, fraction=True)}">{f.xxh64}</xxh64>\n'
+        f'      <xxh64 action="{_action(listed, f)}" hashdate="{_iso(now, fraction=True)}">{f.xxh64}</xxh64>\n'
         "    </hash>\n"
         for f in sorted(files, key=lambda f: f.path)
     )
@@ -95,12 +120,7 @@ def add_generation(folder: Path, files: list[HashedFile], now: float) -> Path:
         "  </creatorinfo>\n"
         "  <processinfo>\n"
         "    <process>transfer</process>\n"
-        "    <ignore>\n"
-        "      <pattern>.DS_Store</pattern>\n"
-        "      <pattern>ascmhl</pattern>\n"
-        "      <pattern>ascmhl/</pattern>\n"
-        "      <pattern>*.part</pattern>\n"
-        "    </ignore>\n"
+        "    <ignore>\n" + "".join(f"      <pattern>{escape(p)}</pattern>\n" for p in IGNORED) + "    </ignore>\n"
         "  </processinfo>\n"
         "  <hashes>\n" + hashes + "  </hashes>\n"
         "</hashlist>\n",
@@ -115,3 +135,7 @@ def add_generation(folder: Path, files: list[HashedFile], now: float) -> Path:
         f'<?xml version="1.0" encoding="UTF-8"?>\n<ascmhldirectory xmlns="{CHAIN_NS}">\n{chain}</ascmhldirectory>\n',
     )
     return manifest
+
+
+def _action(listed: dict[str, str], file: HashedFile) -> str:
+    return "verified" if listed.get(file.path) == file.xxh64 else "original"

@@ -24,12 +24,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rigtui.gopro.custody import CopyEvent, offload_run, take_facts, write_report
 from rigtui.gopro.download import Copy, DownloadError, Fetched, SharedRate, copy_verified, fetch
 from rigtui.gopro.errors import CameraBusy, CameraError
 from rigtui.gopro.ledger import Ledger, LedgerEntry
 from rigtui.gopro.media import MediaFile, Recording, parse_media_list
 from rigtui.gopro.mhl import HashedFile, add_generation
 from rigtui.gopro.rig import CameraLink, Rig
+from rigtui.gopro.shotlog import LoggedTake
 from rigtui.gopro.takes import Take, camera_label, cluster, take_kind
 from rigtui.gopro.takes import destination as take_path
 from rigtui.paths import NameClaims, UnsafePath, destination
@@ -74,6 +76,7 @@ class TakeSources:
     shots: dict[tuple[str, str, int], tuple[str, int]] = field(default_factory=dict)
     offsets: dict[str, float] = field(default_factory=dict)  # camera label -> its clock minus the host's
     index_of: Callable[[str], int] | None = None  # camera label -> its index (None: in name order)
+    logged: dict[str, LoggedTake] = field(default_factory=dict)  # the shot log's takes by id (custody reports)
 
 
 @dataclass
@@ -91,6 +94,8 @@ class FileTask:
     state: str = "pending"  # pending | running | verified | failed
     error: str | None = None
     named_root: bool = False  # the run has several destinations: lines name this one
+    retries: list[str] = field(default_factory=list)  # why its download was retried, once per retry
+    busy_wait_s: float = 0.0  # how long its camera was waited for (busy) before its card could be read
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -170,6 +175,7 @@ class Offload:
         self.on_file_done = on_file_done
         self.sources = sources or TakeSources()
         self.busy: dict[str, CameraLink] = {}  # camera label -> a camera whose media list said busy
+        self.busy_since: dict[str, float] = {}  # camera label -> when its media list first said busy
         self._slots = asyncio.Semaphore(options.max_parallel)
         self._rate = SharedRate(options.bandwidth_mbps) if options.bandwidth_mbps else None
         # each destination writes on threads of its own: a disk that hangs holds up only its copies
@@ -220,6 +226,7 @@ class Offload:
                 parsed = parse_media_list(await link.client.media_list())
             except CameraBusy as exc:
                 self.busy[label] = link
+                self.busy_since.setdefault(label, time.monotonic())
                 unreachable[label] = f"busy ({exc}): read again later in this run"
                 return
             except CameraError as exc:
@@ -234,6 +241,8 @@ class Offload:
         # Ledger checks may hash copies on disk and paths are checked against it: off the event loop.
         plan = await asyncio.to_thread(self._plan, found, unreachable, rejected)
         for task in plan.tasks:
+            if task.camera in self.busy_since and task.camera not in self.busy:
+                task.busy_wait_s = time.monotonic() - self.busy_since[task.camera]
             progress = self.progress.setdefault(task.camera, CameraProgress(task.camera))
             progress.add(task, "files", 1)
             progress.add(task, "bytes_total", task.estimate)
@@ -448,6 +457,7 @@ class Offload:
                 first.file.size,
                 retries=self.options.retries,
                 rate=self._rate,
+                on_retry=lambda why: _retried(tasks, why),
             )
         except DownloadError as exc:
             return self._fail_all(copies, str(exc))
@@ -580,24 +590,69 @@ class Offload:
         """Add an ASC MHL generation to every take folder (of every destination) holding verified
         files not yet listed."""
         pending: dict[Path, list[LedgerEntry]] = {}
+        held: dict[Path, list[LedgerEntry]] = {}  # every file of each take folder (its custody report)
         for root in self.roots:
             for entry in self.ledger.in_root(root):
-                if not entry.in_manifest and os.path.exists(entry.dest):
-                    folder = root / Path(entry.dest).relative_to(root).parts[0]
-                    pending.setdefault(folder, []).append(entry)
+                folder = root / Path(entry.dest).relative_to(root).parts[0]
+                if os.path.exists(entry.dest):
+                    held.setdefault(folder, []).append(entry)
+                    if not entry.in_manifest:
+                        pending.setdefault(folder, []).append(entry)
         now = time.time()
         for folder, entries in sorted(pending.items()):
+            shown = folder if len(self.roots) > 1 else folder.name
             try:
                 files = [
                     HashedFile(Path(e.dest).relative_to(folder).as_posix(), e.size, os.stat(e.dest).st_mtime, e.xxh64)
                     for e in entries
                 ]
-                self.sealed.append(add_generation(folder, files, now))
+                manifest = add_generation(folder, files, now)
+                self.sealed.append(manifest)
                 for entry in entries:
                     self.ledger.record(LedgerEntry(**{**entry.__dict__, "in_manifest": True}))
             except OSError as exc:  # a full or failing disk: the files stay verified; the next run seals them
-                shown = folder if len(self.roots) > 1 else folder.name
                 self.unsealed.append(f"{shown}: manifest not written ({exc.strerror or exc})")
+                continue
+            try:
+                self._write_custody(folder, held[folder], manifest.name, now)
+            except OSError as exc:
+                self.unsealed.append(f"{shown}: custody report not written ({exc.strerror or exc})")
+            except Exception as exc:  # the footage is verified and manifested: a report's surprise ends only it
+                log.debug("custody report of %s failed", folder, exc_info=True)
+                self.unsealed.append(f"{shown}: custody report not written (internal error: {exc})")
+
+    def _write_custody(self, folder: Path, entries: list[LedgerEntry], manifest: str, now: float) -> None:
+        """The take folder's custody report: its files and their copies (the ledger), its take and
+        cameras (the shot log), and what this run did for its files."""
+        root = folder.parent
+        shot = next((e.shot for e in entries if e.shot), None)
+        copies = {e.key: list(self.ledger.copies.get(e.key, {}).values()) for e in entries}
+        models = {camera_label(link.key): link.model for link in self.rig.cameras() if link.model}
+        facts = take_facts(folder, entries, copies, self.sources.logged.get(shot) if shot else None, models)
+        planned = self.plan.tasks if self.plan else []
+        tasks = [t for t in planned if t.root == root and root / Path(t.relative).parts[0] == folder]
+        write_report(folder, facts, offload_run(root, manifest, _events(tasks), now))
+
+
+def _retried(tasks: list[FileTask], why: str) -> None:
+    for task in tasks:
+        task.retries.append(why)
+
+
+def _events(tasks: list[FileTask]) -> list[CopyEvent]:
+    """What this run did for these files besides copying them: busy waits, retries, failures."""
+    events = []
+    for task in tasks:
+        if task.busy_wait_s >= 1:
+            text = f"its camera was busy: waited {task.busy_wait_s:.0f} s before its card could be read"
+            events.append(CopyEvent(task.camera, task.file.path, text))
+        if task.retries:
+            times = f"{len(task.retries)} time{'s' if len(task.retries) > 1 else ''}"
+            text = f"download retried {times} ({'; '.join(dict.fromkeys(task.retries))})"
+            events.append(CopyEvent(task.camera, task.file.path, text))
+        if task.state == "failed":
+            events.append(CopyEvent(task.camera, task.file.path, f"copy failed: {task.error}"))
+    return events
 
 
 def _estimate(recording: Recording, media_file: MediaFile) -> int:

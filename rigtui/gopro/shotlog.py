@@ -31,6 +31,22 @@ EVENTS = ("start", "started", "stop", "note")
 TAKE_ID = re.compile(r"\d{8}T\d{6}\.\d{3}Z(-\d+)?")
 MAX_CAMERAS = 10_000
 MAX_MEDIA = 100_000  # entries one camera can add in one take, at most
+MAX_SETTINGS = 200
+MAX_TEXT = 120  # characters of a model, firmware, setting or option name
+
+
+@dataclass(frozen=True)
+class CameraAtStart:
+    """A camera as rigtui read it just before it released the take's shutter (for the custody
+    report); None: not known (HERO10/11 do not tell their firmware)."""
+
+    model: str | None = None
+    firmware: str | None = None
+    battery_percent: int | None = None
+    charging: bool | None = None
+    hot: bool | None = None
+    cold: bool | None = None
+    settings: dict[str, str] = field(default_factory=dict)  # setting -> option, by name (meaning), not id
 
 
 @dataclass(frozen=True)
@@ -42,6 +58,7 @@ class ShotCamera:
     offset_s: float | None = None  # started: its clock minus the host's, in seconds
     media: tuple[tuple[str, int], ...] = ()  # stop: (DIR/NAME, cre) of each entry that appeared
     notes: tuple[str, ...] = ()  # note: what it did during the take ("stopped recording on its own ...")
+    at_start: CameraAtStart | None = None  # start: how it was set (None in logs of older rigtui)
 
 
 @dataclass(frozen=True)
@@ -60,6 +77,7 @@ class LoggedTake:
     stopped: float | None = None
     repaired: bool = False
     cameras: dict[str, ShotCamera] = field(default_factory=dict)  # merged over the take's lines
+    notes: list[tuple[float, str, str]] = field(default_factory=list)  # (host UTC, camera, text), in order
 
     @property
     def anchor(self) -> int:
@@ -101,7 +119,9 @@ class ShotLog:
                     camera.offset_s if camera.offset_s is not None else known.offset_s,
                     known.media + camera.media,
                     known.notes + camera.notes,
+                    camera.at_start or known.at_start,
                 )
+                take.notes += [(line.utc, key, note) for note in camera.notes]
         return sorted(takes.values(), key=lambda t: t.started)
 
     def open_takes(self) -> list[tuple[LoggedTake, dict[str, set[str]]]]:
@@ -134,13 +154,16 @@ class ShotLog:
         return {camera: set(names) for camera, names in data.items()}
 
     # -- writing ----------------------------------------------------------------------------------
-    def open(self, before: dict[str, list[str]], recording: set[str]) -> str:
-        """Open a take: keep every camera's media list as it is now, then log the start. Raises
-        OSError when the log cannot be written (nothing is started then)."""
+    def open(
+        self, before: dict[str, list[str]], recording: set[str], at_start: dict[str, CameraAtStart] | None = None
+    ) -> str:
+        """Open a take: keep every camera's media list as it is now, then log the start with how each
+        camera was set. Raises OSError when the log cannot be written (nothing is started then)."""
         utc = time.time()
         take = take_id(utc)
         write_atomically(self.open_folder / f"{take}.json", json.dumps(before).encode())
-        cameras = {key: ShotCamera(was_recording=key in recording) for key in before}
+        facts = at_start or {}
+        cameras = {key: ShotCamera(was_recording=key in recording, at_start=facts.get(key)) for key in before}
         self._file.append(ShotLine("start", take, utc, cameras))
         return take
 
@@ -181,7 +204,8 @@ def _key(key: object) -> str:
 
 
 def _camera(data: object) -> ShotCamera:
-    if not isinstance(data, dict) or set(data) - {"notes"} != {"was_recording", "confirmed", "offset_s", "media"}:
+    optional = {"notes", "at_start"}  # absent from lines of older rigtui
+    if not isinstance(data, dict) or set(data) - optional != {"was_recording", "confirmed", "offset_s", "media"}:
         raise ValueError("not a camera's facts")
     notes = data.get("notes", [])
     if not isinstance(notes, list) or len(notes) > MAX_MEDIA or not all(isinstance(n, str) for n in notes):
@@ -203,7 +227,33 @@ def _camera(data: object) -> ShotCamera:
             raise ValueError("a media entry's cre is out of range")
         entries.append((item[0], item[1]))
     offset = None if offset is None else float(offset)
-    return ShotCamera(data["was_recording"], data["confirmed"], offset, tuple(entries), tuple(notes))
+    at_start = data.get("at_start")
+    at_start = None if at_start is None else _at_start(at_start)
+    return ShotCamera(data["was_recording"], data["confirmed"], offset, tuple(entries), tuple(notes), at_start)
+
+
+def _at_start(data: object) -> CameraAtStart:
+    names = ("model", "firmware", "battery_percent", "charging", "hot", "cold", "settings")
+    if not isinstance(data, dict) or set(data) != set(names):
+        raise ValueError("not a camera's facts at the start")
+    for name in ("model", "firmware"):
+        if data[name] is not None and not _text(data[name]):
+            raise ValueError(f"{name} is not a name")
+    battery = data["battery_percent"]
+    if battery is not None and not (type(battery) is int and 0 <= battery <= 100):
+        raise ValueError("battery_percent is not a percentage")
+    if any(data[name] is not None and type(data[name]) is not bool for name in ("charging", "hot", "cold")):
+        raise ValueError("bad flags at the start")
+    settings = data["settings"]
+    if not isinstance(settings, dict) or len(settings) > MAX_SETTINGS:
+        raise ValueError("settings is not an object")
+    if not all(_text(k) and _text(v) for k, v in settings.items()):
+        raise ValueError("a setting is not a pair of names")
+    return CameraAtStart(**{**data, "settings": dict(settings)})
+
+
+def _text(value: object) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= MAX_TEXT and "\0" not in value
 
 
 def _number(value: Any) -> bool:

@@ -26,7 +26,7 @@ from rigtui.gopro.offload import (
     TakeSources,
 )
 from rigtui.gopro.rig import Rig
-from rigtui.gopro.shotlog import ShotLog
+from rigtui.gopro.shotlog import LoggedTake, ShotLog
 from rigtui.gopro.takes import TAKE_PREFIX, camera_label
 from rigtui.ops.errors import UsageError
 from rigtui.ops.report import Line
@@ -233,7 +233,9 @@ class OffloadRun:
             await asyncio.to_thread(self._lock)
             if self.log is not None:  # takes a crash or a separate `record` left open are closed first
                 lines += await close_takes(self.rig, self.log, repaired=True)
-                self.job.sources.shots = await asyncio.to_thread(logged_files, self.log)
+                takes = await asyncio.to_thread(self.log.takes)
+                self.job.sources.shots = logged_files(takes)
+                self.job.sources.logged = {take.id: take for take in takes}  # for the custody reports
             self.job.sources.offsets = {
                 camera_label(link.key): link.clock_offset_s
                 for link in self.rig.cameras()
@@ -323,11 +325,11 @@ class OffloadRun:
         return f"{done / 1e9:.2f} of {total / 1e9:.2f} GB  {speed / 1e6:.0f} MB/s  {state}"
 
 
-def logged_files(log: ShotLog) -> dict[tuple[str, str, int], tuple[str, int]]:
+def logged_files(takes: list[LoggedTake]) -> dict[tuple[str, str, int], tuple[str, int]]:
     """Every file the shot log saw a take produce: (camera label, DIR/NAME, cre) -> (take id, start)."""
     return {
         (camera_label(camera), name, cre): (take.id, take.anchor)
-        for take in log.takes()
+        for take in takes
         if take.closed
         for camera, facts in take.cameras.items()
         for name, cre in facts.media

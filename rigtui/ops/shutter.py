@@ -23,7 +23,7 @@ from rigtui.gopro.snapshot import CameraSnapshot
 from rigtui.gopro.warm import WarmReply
 from rigtui.ops.clock import clock_warning, sync_time
 from rigtui.ops.report import Report
-from rigtui.ops.takes import close_takes, note_started, open_take
+from rigtui.ops.takes import close_takes, note_started, note_stopped_early, open_take
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,8 @@ async def record(rig: Rig, selection: Iterable[str] | None = None, options: Reco
 
 async def stop(rig: Rig, selection: Iterable[str] | None = None, log: ShotLog | None = None) -> Report:
     """Stop, then close the logged takes (each camera's new files, once it has written them)."""
+    if log is not None:
+        await note_stopped_early(rig, rig.cameras(selection), log)
     report = await _shutter(rig, False, rig.cameras(selection), RecordOptions(force=True))
     if log is None:
         return report

@@ -14,11 +14,41 @@ import time
 from collections.abc import Iterable
 
 from rigtui.gopro.media import dated_entries, listed_entries
+from rigtui.gopro.protocol import PresetGroup, Setting, Status
 from rigtui.gopro.rig import CameraLink, Outcome, Rig
-from rigtui.gopro.shotlog import LoggedTake, ShotLog
+from rigtui.gopro.settings import apply_order, option_name, setting_name
+from rigtui.gopro.shotlog import CameraAtStart, LoggedTake, ShotLog
 from rigtui.ops.report import Line
 
 SETTLE_S = 15.0  # how long a camera may stay busy writing its files after a stop
+# What a take's footage looks like, by the mode the camera is in, as the custody report tells it:
+# capture settings, not the camera's housekeeping (LED, beeps, screen saver, language, ...).
+VIDEO_SETTINGS = (
+    Setting.RESOLUTION,
+    Setting.FPS,
+    Setting.FRAME_RATE_V2,
+    Setting.LENS,
+    Setting.ASPECT_RATIO,
+    Setting.FRAMING,
+    Setting.ANTI_FLICKER,
+    Setting.HYPERSMOOTH,
+    150,  # video horizon leveling
+    173,  # video performance mode
+    175,  # control mode
+    180,  # system video mode
+    182,  # video bit rate
+    183,  # bit depth
+    184,  # profiles (color, log)
+    186,  # video easy mode
+    232,  # video framing
+)
+PHOTO_SETTINGS = (122, 125, 151, 175, 227)  # photo lens, output, horizon leveling, control mode, photo mode
+CAPTURE_SETTINGS = {
+    PresetGroup.VIDEO: VIDEO_SETTINGS,
+    PresetGroup.PHOTO: PHOTO_SETTINGS,
+    PresetGroup.TIMELAPSE: (*VIDEO_SETTINGS, 5, 30, 32, 128),  # and its rates and media format
+}
+MODES = {PresetGroup.VIDEO: "Video", PresetGroup.PHOTO: "Photo", PresetGroup.TIMELAPSE: "Timelapse"}
 
 
 async def open_take(rig: Rig, links: list[CameraLink], log: ShotLog) -> tuple[str | None, list[str]]:
@@ -37,10 +67,33 @@ async def open_take(rig: Rig, links: list[CameraLink], log: ShotLog) -> tuple[st
         if not o.ok
     ]
     recording = {link.key for link in links if link.online and link.snapshot().recording}
+    at_start = {link.key: camera_at_start(link) for link in links if link.key in before}
     try:
-        return await asyncio.to_thread(log.open, before, recording), warnings
+        return await asyncio.to_thread(log.open, before, recording, at_start), warnings
     except OSError as exc:
         return None, [*warnings, f"the shot log {log.path} cannot be written ({exc.strerror or exc}): take not logged"]
+
+
+def camera_at_start(link: CameraLink) -> CameraAtStart:
+    """The camera as its last reading shows it (the shutter is released right after it): model,
+    firmware, battery, temperature, and its mode's capture settings by name."""
+    snap, state = link.snapshot(), link.state
+    if state is None:
+        return CameraAtStart(snap.model, snap.firmware)
+    group = state.number(Status.PRESET_GROUP)
+    wanted = set(CAPTURE_SETTINGS.get(group or PresetGroup.VIDEO, VIDEO_SETTINGS)) & set(state.settings)
+    settings = {"Mode": MODES[group]} if group in MODES else {}
+    settings |= {setting_name(n): option_name(n, state.settings[n]) for n in apply_order(wanted)}
+    battery = snap.battery_percent
+    return CameraAtStart(
+        model=snap.model,
+        firmware=snap.firmware,
+        battery_percent=battery if snap.battery_present and battery is not None and 0 <= battery <= 100 else None,
+        charging=snap.charging,
+        hot=snap.hot,
+        cold=snap.cold,
+        settings=settings,
+    )
 
 
 async def note_started(log: ShotLog, take: str | None, links: list[CameraLink], outcomes: list[Outcome]) -> None:
@@ -51,6 +104,37 @@ async def note_started(log: ShotLog, take: str | None, links: list[CameraLink], 
     offsets = {link.key: link.clock_offset_s for link in links}
     with contextlib.suppress(OSError):  # the take is open either way; closing it needs only its media lists
         await asyncio.to_thread(log.started, take, confirmed, offsets)
+
+
+STOPPED_EARLY = "stopped recording on its own"  # as the poller words it (rigtui.gopro.rig)
+
+
+async def note_stopped_early(rig: Rig, links: list[CameraLink], log: ShotLog) -> None:
+    """Before a stop: a camera of an open take that confirmed its start and records no more stopped
+    on its own, unseen when no poller ran (`record` and `stop` can be separate commands). Noted in
+    its take once, for the custody report. Its state is read past the link, so the poller's own
+    "stopped" event does not fire as well."""
+    opened = await asyncio.to_thread(log.open_takes)
+    watched = {
+        (take.id, key)
+        for take, before in opened
+        for key, facts in take.cameras.items()
+        if key in before and facts.confirmed is True and not facts.was_recording
+        if not any(STOPPED_EARLY in note for note in facts.notes)
+    }
+    stopped: set[str] = set()
+
+    async def read(link: CameraLink) -> str:
+        if not (await link.client.state()).flag(Status.ENCODING):
+            stopped.add(link.key)
+        return ""
+
+    keys = {key for _, key in watched}
+    await rig.each([link for link in links if link.online and link.key in keys], read, timeout=10)
+    for take, key in sorted(watched):
+        if key in stopped:
+            with contextlib.suppress(OSError):  # a note is worth no failed stop
+                await asyncio.to_thread(log.note, take, key, f"{STOPPED_EARLY}: no longer recording when `stop` came")
 
 
 async def close_takes(rig: Rig, log: ShotLog, *, repaired: bool) -> list[Line]:
