@@ -173,3 +173,20 @@ async def test_the_palette_offers_the_keys_of_the_screen_in_front(rig: SimRig, t
         sort = next(entry for entry in app.palette_entries() if entry.text.startswith("Sort"))
         sort.run()
         await pilot.pause()
+
+
+@pytest.mark.rig(cameras=2, models=("HERO12",))
+async def test_the_download_screen_shows_each_destination(rig: SimRig, tmp_path: Path) -> None:
+    for server in rig.servers:
+        await server.camera.add_recording(duration=5, cre=1_790_000_000, size=300_000)
+    first, second = tmp_path / "ssd1", tmp_path / "ssd2"
+    app = app_for(rig, tmp_path, f'[offload]\nsidecars = false\ndestinations = ["{first}", "{second}"]\n')
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: len(app.query_one(CameraTable).shown) == 2)
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, DownloadScreen))
+        await pilot.press("enter")
+        await until(pilot, lambda: app.offload_run is not None and not app.offload_running, 30)
+        await pilot.pause(0.6)
+        rate = str(app.screen.query_one("#rate").render())
+        assert f"{first}: 2/2 files" in rate and f"{second}: 2/2 files" in rate, rate

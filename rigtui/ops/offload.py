@@ -18,6 +18,7 @@ from rigtui.files import Locked, ledger_lock, offload_lock
 from rigtui.gopro.ledger import Ledger
 from rigtui.gopro.offload import (
     CameraProgress,
+    Counts,
     FileTask,
     Offload,
     OffloadError,
@@ -323,6 +324,22 @@ class OffloadRun:
         eta = (total - done) / speed if speed > 0 and not job.finished else 0.0
         state = "finished" if job.finished else f"ETA {int(eta // 60)}:{int(eta % 60):02d}"
         return f"{done / 1e9:.2f} of {total / 1e9:.2f} GB  {speed / 1e6:.0f} MB/s  {state}"
+
+    def by_destination(self) -> list[str]:
+        """One line per destination of a run with several: its copies done, failed and bytes."""
+        totals: dict[Path, Counts] = {}
+        for progress in self.progress.values():
+            for root, counts in progress.destinations.items():
+                total = totals.setdefault(root, Counts())
+                for name in ("files", "files_done", "files_failed", "bytes_total", "bytes_done"):
+                    setattr(total, name, getattr(total, name) + getattr(counts, name))
+        if len(totals) < 2:
+            return []
+        return [
+            f"{root}: {c.files_done}/{c.files} files, {c.bytes_done / 1e9:.2f} of {c.bytes_total / 1e9:.2f} GB"
+            + (f", {c.files_failed} failed" if c.files_failed else "")
+            for root, c in totals.items()
+        ]
 
 
 def logged_files(takes: list[LoggedTake]) -> dict[tuple[str, str, int], tuple[str, int]]:

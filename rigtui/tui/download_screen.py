@@ -100,7 +100,7 @@ class DownloadScreen(Screen[None]):
         total = sum(p.bytes_total for p in job.progress.values())
         done = sum(p.bytes_done for p in job.progress.values())
         self.query_one("#overall", ProgressBar).update(total=max(total, 1), progress=done)
-        self.query_one("#rate", Static).update(job.rate())
+        self.query_one("#rate", Static).update("\n".join([job.rate(), *job.by_destination()]))
         if job.plan:
             takes = "  ".join(f"{t.folder(job.options.prefix)} ({len(t.members)} cam)" for t in job.plan.takes[-6:])
             self.query_one("#takes", Static).update(f"takes: {takes}" if takes else "no takes")
