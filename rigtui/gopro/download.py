@@ -38,7 +38,7 @@ CHUNK = 1 << 20
 UNLISTED_LIMIT = 256 << 20  # the most a file whose size the list leaves out may be (thumbnails, burst frames)
 CHECKPOINT_BYTES = 16 << 20  # how far apart the hashes of a .part's prefix are recorded
 JOURNAL_SUFFIX = ".xxh"
-WRITE_QUEUE_BLOCKS = 8  # blocks (1 MiB from a camera) waiting for one copy's disk before the stream waits too
+WRITE_QUEUE_BLOCKS = 2  # per copy: a slow destination holds the stream back by at most 2 blocks (2 MiB)
 STALL_S = 120.0  # a destination that takes no block for this long is given up on (a hung disk or share)
 
 T = TypeVar("T")
@@ -85,14 +85,15 @@ def hash_file(path: Path, upto: int | None = None) -> xxhash.xxh64:
     """xxh64 of a file's first `upto` bytes (all of it by default), read in chunks."""
     hasher = xxhash.xxh64()
     remaining = upto
-    with open(path, "rb") as source:
+    buffer = memoryview(bytearray(CHUNK))  # one buffer per file: many threads hashing keep memory flat
+    with open(path, "rb", buffering=0) as source:
         while remaining is None or remaining > 0:
-            block = source.read(CHUNK if remaining is None else min(CHUNK, remaining))
-            if not block:
+            count = source.readinto(buffer if remaining is None or remaining >= CHUNK else buffer[:remaining])
+            if not count:
                 break
-            hasher.update(block)
+            hasher.update(buffer[:count])
             if remaining is not None:
-                remaining -= len(block)
+                remaining -= count
     return hasher
 
 

@@ -35,7 +35,7 @@ async def get_stream(
     address = f"{host}:{port}"
     try:
         async with asyncio.timeout(connect_s):
-            reader, writer = await asyncio.open_connection(host, port, limit=2 * block)
+            reader, writer = await asyncio.open_connection(host, port, limit=block)  # pauses at 2 blocks
     except (OSError, TimeoutError) as exc:
         raise CameraOffline(f"{address} unreachable ({type(exc).__name__})") from None
     http = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_BYTES)
