@@ -60,6 +60,7 @@ class RigConfig:
     auto_power_down: str = opt("never", pattern=r"never|keep")  # while rigtui holds the cameras
     order: list[str] = field(default_factory=list)  # cameras (serials) in photogrammetry index order
     expected: int = opt(0, low=0, high=10_000)  # cameras the rig should have (`check`); 0: len(order), if set
+    max_host_offset_ms: float = opt(5.0, low=0.1, high=10_000)  # `hosts record` refuses a host clock further off
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,18 @@ class PiHost:
 
 
 @dataclass(frozen=True)
+class HostConfig:
+    """A host PC whose cameras a `rigtui agent` holds ([[hosts]])."""
+
+    name: str = opt(pattern=r"[A-Za-z0-9_.-]{1,40}")
+    ssh: str = opt("", pattern=r"[^\s]{0,255}")  # user@host[:port] or an ~/.ssh/config alias
+    command: str = opt("rigtui agent --stdio", pattern=r".{1,4096}")
+    cameras: list[str] = field(default_factory=list, metadata={"auto": True})  # "auto" (the agent finds them)
+    direct: bool = False  # run `command` here as a local process instead of over SSH
+    identity_file: str = ""
+
+
+@dataclass(frozen=True)
 class SimConfig:
     cameras: int = opt(12, low=1, high=1000)
     models: list[str] = field(default_factory=lambda: list(MODELS), metadata={"choices": MODELS})
@@ -195,7 +208,7 @@ SECTIONS: dict[str, type] = {
     "sim": SimConfig,
 }
 # Tables that may repeat ([[pis]]): each one is checked against its dataclass.
-TABLES: dict[str, type] = {"pis": PiHost}
+TABLES: dict[str, type] = {"pis": PiHost, "hosts": HostConfig}
 
 
 @dataclass(frozen=True)
@@ -206,6 +219,7 @@ class Config:
     pi: PiConfig
     remote: RemoteConfig
     pis: list[PiHost] = field(default_factory=list)
+    hosts: list[HostConfig] = field(default_factory=list)
     keys: dict[str, str] = field(default_factory=dict)
     path: Path | None = None
     text: str = field(default="", repr=False)
@@ -241,6 +255,8 @@ def _describe(option: Field, kind: Any) -> str:
     limits = option.metadata
     if kind == list[str]:
         choices = limits.get("choices")
+        if limits.get("auto"):
+            return '"auto" or a list of strings'
         return f"a list of {option.name} from {', '.join(choices)}" if choices else "a list of strings"
     text = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[kind]
     if limits.get("low") is not None and limits.get("high") is not None:
@@ -252,6 +268,8 @@ def _check(option: Field, kind: Any, value: Any) -> Any:
     """The value as the option's type, or raises ValueError when it is not what _describe says."""
     limits = option.metadata
     if kind == list[str]:
+        if limits.get("auto") and value == "auto":  # "auto": the empty list, found rather than named
+            return []
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ValueError
         choices = limits.get("choices")
@@ -326,6 +344,7 @@ def parse(text: str, path: Path | None = None) -> Config:
         pi=sections["pi"],
         remote=sections["remote"],
         pis=tables["pis"],
+        hosts=tables["hosts"],
         keys=asdict(sections["keys"]),
         path=path,
         text=text,

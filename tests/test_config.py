@@ -53,7 +53,8 @@ def test_an_empty_file_gives_every_option_its_declared_default() -> None:
         ('[keys]\nrecrod = "r"\n', "x.toml:2: [keys] recrod: unknown option"),
         (
             "[gopro]\nx = 1\n",
-            "x.toml:1: [gopro]: unknown section (known: [rig], [offload], [pi], [remote], [keys], [sim], [[pis]])",
+            "x.toml:1: [gopro]: unknown section "
+            "(known: [rig], [offload], [pi], [remote], [keys], [sim], [[pis]], [[hosts]])",
         ),
         ("[sim\ncameras = 3\n", "x.toml:1: not valid TOML ("),
     ],

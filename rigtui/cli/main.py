@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from enum import IntEnum
 
 from rigtui import __version__
-from rigtui.cli import app, check, footage, pi, rig, sim
+from rigtui.cli import agent, app, check, footage, hosts, pi, rig, sim
 from rigtui.cli.common import global_options
 from rigtui.config import ConfigError, load
 from rigtui.ops.errors import NothingFound, UsageError
@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     footage.register(commands)
     app.register(commands)
     pi.register(commands)
+    hosts.register(commands)
+    agent.register(commands)
     sim.register(commands)
     return parser
 

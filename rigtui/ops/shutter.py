@@ -33,6 +33,7 @@ class RecordOptions:
     log: ShotLog | None = None  # where takes are logged (None: not logged, e.g. in benchmarks)
     clock_tolerance_s: float = 5.0  # clocks further apart than this get a warning (or a sync)
     sync_first: bool = False  # sync the clocks first when they are further apart than that
+    at: float | None = None  # release the start requests at this time.time() (a start several hosts share)
 
 
 def record_options(config: Config, log: ShotLog, *, force: bool = False, prime: str | None = None) -> RecordOptions:
@@ -143,7 +144,8 @@ async def _release(rig: Rig, start: bool, links: list[CameraLink], options: Reco
             take, found = await open_take(rig, online, options.log)
             warnings += found
     before = {link.key: _captures(link) for link in online}
-    released, results = await rig.release(online, [link.client.shutter_target(start) for link in online])
+    at = options.at if start else None
+    released, results = await rig.release(online, [link.client.shutter_target(start) for link in online], at=at)
     confirmations = await asyncio.gather(*(_confirm(rig, link, start, before[link.key]) for link in online))
     for index, (link, result, confirmed) in enumerate(zip(online, results, confirmations, strict=True)):
         outcomes.append(_outcome(link, start, result, confirmed, released.response_ms(index)))
@@ -152,7 +154,8 @@ async def _release(rig: Rig, start: bool, links: list[CameraLink], options: Reco
         await note_started(options.log, take, online, outcomes)
         if all(_photo(link) for link in online):  # nothing to stop: the take is whole already
             warnings += [line.text for line in await close_takes(rig, options.log, repaired=False)]
-    return Report(verb, outcomes, dispatch_spread_ms=round(released.spread_ms, 3), warnings=warnings)
+    extra: dict[str, object] = {} if at is None else {"released_at": released.first_ns / 1e9}
+    return Report(verb, outcomes, dispatch_spread_ms=round(released.spread_ms, 3), extra=extra, warnings=warnings)
 
 
 async def _check_clocks(rig: Rig, links: list[CameraLink], options: RecordOptions) -> list[str]:
