@@ -15,7 +15,7 @@ from rigtui.gopro.discovery import Endpoint
 
 
 @asynccontextmanager
-async def simulated_rig(cameras: int, *extra: str) -> AsyncIterator[list[Endpoint]]:
+async def simulated_rig(cameras: int, *extra: str, base: str = "127.0.5.1") -> AsyncIterator[list[Endpoint]]:
     """Start `rigtui sim` in its own process (its CPU is not ours) and yield the cameras."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -28,7 +28,7 @@ async def simulated_rig(cameras: int, *extra: str) -> AsyncIterator[list[Endpoin
         "0",
         "--no-mdns",
         "--base-address",
-        "127.0.5.1",
+        base,
         *extra,
         stdout=asyncio.subprocess.PIPE,
     )
