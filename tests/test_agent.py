@@ -207,3 +207,78 @@ def test_chrony_tracking_is_parsed_and_anything_else_is_unknown() -> None:
     assert state["system_offset_s"] == pytest.approx(0.000012345) and state["leap"] == "Normal"
     assert parse_tracking("")["source"] == "unknown"
     assert parse_tracking("a,b,c\n")["source"] == "unknown"
+
+
+async def attach(socket_path: Path, home: Path) -> AgentProcess:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "rigtui",
+        "agent",
+        "--attach",
+        str(socket_path),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=private_env(home),
+    )
+    return AgentProcess(proc)
+
+
+async def detach(session: AgentProcess) -> None:
+    assert session.proc.stdin is not None
+    session.proc.stdin.close()
+    assert await asyncio.wait_for(session.proc.wait(), 20) == 0
+
+
+@pytest.mark.rig(cameras=2, base_address="127.0.33.1", models=("HERO12",))
+async def test_a_service_holds_the_cameras_between_sessions_and_serves_one_controller_at_a_time(
+    rig: SimRig, tmp_path: Path
+) -> None:
+    """`agent --listen` (the systemd unit's) keeps the cameras awake between controllers; each SSH
+    session joins it with `agent --attach`; a second controller meanwhile is told the first is there."""
+    socket_path = tmp_path / "agent.sock"
+    service = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "rigtui",
+        "agent",
+        "--listen",
+        str(socket_path),
+        *cameras_of(rig),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        env=private_env(tmp_path / "host"),
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not socket_path.exists():
+            assert time.monotonic() < deadline and service.returncode is None
+            await asyncio.sleep(0.1)
+        assert socket_path.stat().st_mode & 0o777 == 0o660
+        first = await attach(socket_path, tmp_path / "ssh")
+        assert len((await first.ask("hello"))["cameras"]) == 2
+        second = await attach(socket_path, tmp_path / "ssh")
+        refused = await second.message()
+        assert not refused["ok"] and "another controller is attached" in refused["error"]
+        await asyncio.wait_for(second.proc.wait(), 20)
+        record = await first.ask("record")
+        assert record["ok"] and record["report"]["ok"], record
+        await detach(first)  # the session ends; the cameras go on recording, held by the service
+        assert all(s.camera.encoding for s in rig.servers)
+        again = await attach(socket_path, tmp_path / "ssh")
+        status = await again.ask("status")
+        assert all(c["recording"] for c in status["cameras"])
+        assert (await again.ask("stop"))["report"]["ok"]
+        await detach(again)
+    finally:
+        service.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(service.wait(), 20) == 0
+    assert not any(s.camera.encoding for s in rig.servers)
+
+
+async def test_attaching_where_no_agent_listens_is_one_line(tmp_path: Path) -> None:
+    session = await attach(tmp_path / "nothing.sock", tmp_path / "ssh")
+    _, err = await asyncio.wait_for(session.proc.communicate(), 20)
+    assert session.proc.returncode == 2 and "no rigtui agent listens on" in err.decode() and b"Traceback" not in err

@@ -1,6 +1,10 @@
-"""`rigtui agent --stdio`: this host's cameras, served to a controller over stdin and stdout (the
-protocol is rigtui.ops.agent's). Only protocol lines reach stdout: anything else that would print
-there goes to stderr with the logs."""
+"""`rigtui agent`: this host's cameras, served to a controller (the protocol is rigtui.ops.agent's).
+
+`--stdio` serves one controller on stdin and stdout, started over SSH for the session. `--listen
+SOCKET` is the same agent as a service (systemd: deploy/rigtui-agent.service) that holds the cameras
+between sessions and serves one controller at a time on a Unix socket; `--attach SOCKET`, run over
+SSH, joins the controller's stdin and stdout to it. Only protocol lines reach stdout: anything else
+that would print there goes to stderr with the logs."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import asyncio
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from rigtui.cli.common import global_options, stop_signal
@@ -18,6 +23,7 @@ from rigtui.ops.agent import Agent, AgentOptions, clock_offset_from_env
 from rigtui.ops.errors import NothingFound, UsageError
 from rigtui.ops.report import Line
 from rigtui.ops.rig import RigSession, rig_options
+from rigtui.remote.hostlink import PROTOCOL
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -26,15 +32,23 @@ def register(commands: argparse._SubParsersAction) -> None:
         "agent",
         help=text,
         description="Hold this host's cameras (found as other rig commands find them, or named with --camera) and "
-        "answer a controller's JSON-lines requests on stdin, one reply per line on stdout. Started by "
-        "`rigtui hosts` over SSH: ssh HOST rigtui agent --stdio.",
+        "answer a controller's JSON-lines requests, one reply per line. Started by `rigtui hosts` over SSH for "
+        "the session (ssh HOST rigtui agent --stdio), or kept running as a service (--listen SOCKET, see "
+        "deploy/rigtui-agent.service) that an SSH session joins (ssh HOST rigtui agent --attach SOCKET).",
     )
     global_options(agent, defaults=False)
-    agent.add_argument("--stdio", action="store_true", required=True, help="speak the protocol on stdin and stdout")
+    mode = agent.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--stdio", action="store_true", help="speak the protocol on stdin and stdout")
+    mode.add_argument(
+        "--listen", metavar="SOCKET", help="as a service: hold the cameras, serve one controller at a time on SOCKET"
+    )
+    mode.add_argument("--attach", metavar="SOCKET", help="join stdin and stdout to the service listening on SOCKET")
     agent.set_defaults(run=run_agent)
 
 
 def run_agent(args: argparse.Namespace, config: Config) -> bool:
+    if args.attach:
+        return asyncio.run(_attach(Path(args.attach)))
     protocol_out = _take_stdout()
     offset = clock_offset_from_env()
 
@@ -53,13 +67,15 @@ def run_agent(args: argparse.Namespace, config: Config) -> bool:
         session.on_event = agent.event
         stopped = stop_signal()
         try:
-            stdin = await _stdin_reader()
             try:
                 await session.open()
             except NothingFound as exc:  # the controller hears of it, and may ask again later
                 agent.event(Line(str(exc), True))
             poller = asyncio.ensure_future(session.rig.run_poller(lambda snapshots: None))
-            serving = asyncio.ensure_future(agent.serve(stdin, send))
+            if args.listen:
+                serving = asyncio.ensure_future(_listen(Path(args.listen), agent))
+            else:
+                serving = asyncio.ensure_future(agent.serve(await _stdin_reader(), send))
             signalled = asyncio.ensure_future(stopped.wait())  # SIGTERM (systemd) or Ctrl+C: let go cleanly too
             try:
                 await asyncio.wait({serving, signalled}, return_when=asyncio.FIRST_COMPLETED)
@@ -72,6 +88,63 @@ def run_agent(args: argparse.Namespace, config: Config) -> bool:
         return True
 
     return asyncio.run(main())
+
+
+async def _listen(path: Path, agent: Agent) -> None:
+    """Serve one controller at a time on a Unix socket (owner and group only); another that
+    attaches meanwhile is told so and let go."""
+    attached = asyncio.Lock()
+
+    async def controller(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        def send(message: dict[str, Any]) -> None:
+            if not writer.is_closing():
+                writer.write((json.dumps(message, separators=(",", ":")) + "\n").encode())
+
+        try:
+            if attached.locked():
+                send({"v": PROTOCOL, "id": None, "ok": False, "error": "another controller is attached to this agent"})
+                return
+            async with attached:
+                await agent.serve(reader, send)
+        finally:
+            writer.close()
+
+    path.unlink(missing_ok=True)  # a socket left by an agent that was killed
+    server = await asyncio.start_unix_server(controller, path)
+    path.chmod(0o660)
+    async with server:
+        await server.serve_forever()
+
+
+async def _attach(path: Path) -> bool:
+    """Join stdin and stdout to the agent service's socket, byte for byte, until either side ends."""
+    try:
+        reader, writer = await asyncio.open_unix_connection(path)
+    except OSError as exc:
+        raise UsageError(f"no rigtui agent listens on {path} ({exc.strerror or type(exc).__name__})") from None
+    stdin = await _stdin_reader()
+    out = sys.stdout.buffer
+
+    async def upstream() -> None:
+        while data := await stdin.read(65536):
+            writer.write(data)
+            await writer.drain()
+        writer.write_eof()
+
+    async def downstream() -> None:
+        while data := await reader.read(65536):
+            out.write(data)
+            out.flush()
+
+    tasks = [asyncio.ensure_future(upstream()), asyncio.ensure_future(downstream())]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        writer.close()
+    return True
 
 
 def _take_stdout() -> Any:

@@ -97,8 +97,9 @@ class Agent:
         self._send({"v": PROTOCOL, "event": "line", "text": line.text, "problem": line.problem})
 
     async def serve(self, source: ByteSource, send: Callable[[Message], None]) -> None:
-        """Answer every request line from `source` until EOF or `bye`; replies go through `send`."""
-        self._send = send
+        """Answer every request line from `source` until EOF or `bye`; replies go through `send`.
+        Served again for the next controller that attaches (a service holds its cameras meanwhile)."""
+        self._send, self._done = send, asyncio.Event()
         reading = asyncio.ensure_future(self._read(source))
         ended = asyncio.ensure_future(self._done.wait())
         try:
@@ -107,6 +108,7 @@ class Agent:
             for task in (reading, ended, *self._tasks):
                 task.cancel()
             await asyncio.gather(reading, ended, *self._tasks, return_exceptions=True)
+            self._send = lambda message: None  # events while nobody is attached go nowhere
 
     async def _read(self, source: ByteSource) -> None:
         async for line in read_lines(source, REQUEST_LIMIT):
