@@ -9,6 +9,8 @@ with why, and the other hosts carry on.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import math
 import statistics
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -17,16 +19,24 @@ from typing import Any
 
 from rigtui.config import Config, HostConfig
 from rigtui.gopro.rig import Outcome
+from rigtui.gopro.snapshot import CameraSnapshot
 from rigtui.ops.errors import UsageError
 from rigtui.ops.report import Line
 from rigtui.remote.hostlink import HostEndpoint, HostError, HostEvent, HostLink
+from rigtui.text import shown
 
+# The actions the agents cannot do yet: an app driving several hosts greys them out.
+NOT_ON_HOSTS = ("sync_time", "copy_settings", "make_prime", "format", "power_off", "check")
+NOT_ON_HOSTS_WHY = "not across hosts yet: run it on each host PC"
 CLOCK_ROUNDS = 12  # `clock` round trips per host
 CLOCK_BEST = 5  # the offsets of the quickest round trips, whose median counts
 PREPARE_S = 0.75  # what an agent needs before a release: a fresh poll, the readiness check, the take logged
 HELLO_TIMEOUT_S = 90.0  # an agent finds and brings up its cameras before it answers
 ACTION_TIMEOUT_S = 120.0  # record, stop (each camera confirms within seconds)
 OFFLOAD_TIMEOUT_S = 7 * 86_400.0  # an offload takes as long as its footage does
+POLL_S = 1.0  # a status from every host about this often
+STATUS_TIMEOUT_S = 3.0  # a host slower than this to answer a poll shows its cameras offline meanwhile
+MAX_TEXT = 300  # characters of any text field from an agent's snapshot
 
 
 def host_endpoint(host: HostConfig) -> HostEndpoint:
@@ -115,6 +125,14 @@ class HostsReport:
     def failed(self) -> list[Outcome]:
         return [o for o in self.outcomes if not o.ok]
 
+    @property
+    def refused(self) -> bool:
+        """Nothing was done: the readiness or clock checks said no (forcing would go ahead)."""
+        return bool(self.problems) and not self.outcomes
+
+    def lines(self, force_hint: str = "pass --force") -> list[Line]:
+        return status_lines(self) if self.verb == "status" else report_lines(self, force_hint)
+
     def to_json(self) -> dict[str, object]:
         return {
             "ok": self.ok,
@@ -145,6 +163,8 @@ class Hosts:
         ]
         self.hello: dict[str, dict[str, Any]] = {}
         self.cameras: dict[str, list[str]] = {}  # host -> its cameras' keys, as last heard
+        self.last: dict[str, list[CameraSnapshot]] = {}  # host -> its cameras as last polled (keys HOST/CAMERA)
+        self.poll_errors: dict[str, str] = {}  # host -> why its last poll failed (the link itself may be up)
 
     async def open(self) -> None:
         async def start(link: HostLink) -> None:
@@ -159,6 +179,77 @@ class Hosts:
 
     async def close(self) -> None:
         await asyncio.gather(*(link.close() for link in self.links), return_exceptions=True)
+
+    def link_lines(self) -> list[Line]:
+        """Each host's agent after `open()`: up with its cameras, or why not."""
+        return [
+            Line(f"{link.name}: agent up, {len(self.cameras.get(link.name, []))} cameras")
+            if link.online
+            else Line(f"{link.name}: offline ({link.error})", True)
+            for link in self.links
+        ]
+
+    # -- live status --------------------------------------------------------------------------------
+    async def poll_forever(self, on_tick: Callable[[list[CameraSnapshot]], None]) -> None:
+        """Every host polled about once a second, each on its own loop (a slow host delays only its own
+        rows); after each host's poll, `on_tick` gets every host's cameras."""
+
+        async def host_loop(link: HostLink) -> None:
+            while True:
+                started = time.monotonic()
+                await self.poll(link)
+                on_tick(self.snapshots())
+                await asyncio.sleep(max(0.0, POLL_S - (time.monotonic() - started)))
+
+        await asyncio.gather(*(host_loop(link) for link in self.links))
+
+    async def poll(self, link: HostLink) -> None:
+        """One host's status, within STATUS_TIMEOUT_S: its cameras, or why they are not known now."""
+        try:
+            reply = await link.request("status", STATUS_TIMEOUT_S)
+        except HostError as exc:
+            self.poll_errors[link.name] = str(exc)
+            return
+        found = snapshots_from_status(link.name, reply)
+        if found is None:
+            self.poll_errors[link.name] = f"{link.name}: status reply not understood"
+            return
+        self.poll_errors.pop(link.name, None)
+        self.last[link.name] = found
+        self.cameras[link.name] = [s.key.partition("/")[2] for s in found]
+
+    def snapshots(self) -> list[CameraSnapshot]:
+        """Every host's cameras (keys HOST/CAMERA); a host offline, or whose poll failed, shows its
+        last-known cameras offline with why."""
+        return [snapshot for link in self.links for snapshot in self._host_snapshots(link)]
+
+    def _host_error(self, link: HostLink) -> str | None:
+        return f"{link.name}: offline ({link.error})" if not link.online else self.poll_errors.get(link.name)
+
+    def _host_snapshots(self, link: HostLink) -> list[CameraSnapshot]:
+        error = self._host_error(link)
+        known = self.last.get(link.name)
+        if known is None:  # never polled: the cameras its hello named
+            known = [_unknown_camera(f"{link.name}/{key}") for key in self.cameras.get(link.name, [])]
+            error = error or f"{link.name}: waiting for the first status"
+        if error is None:
+            return known
+        return [dataclasses.replace(s, online=False, busy=False, last_error=error) for s in known]
+
+    def host_summary(self) -> str:
+        """One part per host: `stage-left 25/25 · stage-right 24/25 (1 offline)`."""
+        parts = []
+        for link in self.links:
+            cameras = self._host_snapshots(link)
+            online = sum(1 for s in cameras if s.online)
+            if not link.online:
+                why = "host offline"
+            elif link.name in self.poll_errors:
+                why = "no status"
+            else:
+                why = f"{len(cameras) - online} offline" if online < len(cameras) else ""
+            parts.append(f"{link.name} {online}/{len(cameras)}" + (f" ({why})" if why else ""))
+        return " · ".join(parts)
 
     def _offline(self, link: HostLink, error: str | None = None) -> HostResult:
         return HostResult(link.name, False, error or f"{link.name}: offline ({link.error})")
@@ -419,11 +510,11 @@ def _camera_line(host: str, c: dict[str, Any]) -> str:
     return f"  {key:32} {c.get('model') or '?':7} {battery:>5} {c.get('minutes_left')} min  {rec}"
 
 
-def report_lines(report: HostsReport) -> list[Line]:
+def report_lines(report: HostsReport, force_hint: str = "pass --force") -> list[Line]:
     """A record, stop or offload: refusals, each camera, each host's clock and the spread, a summary."""
     lines = [Line(f"not ready  {p}", True) for p in report.problems]
-    if report.problems and not report.outcomes:
-        lines.append(Line(f"{report.verb}: refused; fix the above or pass --force", True))
+    if report.refused:
+        lines.append(Line(f"{report.verb}: refused; fix the above or {force_hint}", True))
     for name, clock in (report.extra.get("clocks") or {}).items():  # type: ignore[union-attr]
         lines.append(Line(f"clock {name}: offset {clock['offset_ms']:+.3f} ms (round trip {clock['rtt_ms']:.3f} ms)"))
     if report.verb == "offload":
@@ -456,3 +547,49 @@ def report_lines(report: HostsReport) -> list[Line]:
         )
     lines += [Line(f"warning: {w}") for w in report.warnings]
     return lines
+
+
+# -- snapshots from an agent's status ------------------------------------------------------------------
+# What each CameraSnapshot field may hold, by its annotation: a field with any other value is dropped.
+FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "str": (str,),
+    "str | None": (str, type(None)),
+    "int": (int,),
+    "int | None": (int, type(None)),
+    "bool": (bool,),
+    "float | None": (float, int, type(None)),
+}
+SNAPSHOT_FIELDS = {f.name: FIELD_TYPES.get(str(f.type), ()) for f in dataclasses.fields(CameraSnapshot)}
+REQUIRED = {"serial": None, "model": None, "firmware": None, "host": "", "port": 0, "online": False}
+
+
+def snapshot_from_json(host: str, data: object) -> CameraSnapshot | None:
+    """A camera of `host`'s status as a CameraSnapshot keyed HOST/CAMERA: known fields of the right
+    type only (texts capped, numbers finite), None without a camera key."""
+    if not isinstance(data, dict) or not isinstance(data.get("key"), str) or not data["key"]:
+        return None
+    values: dict[str, object] = dict(REQUIRED)
+    for name, value in data.items():
+        kinds = SNAPSHOT_FIELDS.get(name) if isinstance(name, str) else None
+        if not kinds or type(value) not in kinds:  # bool is no int here, nor int a bool
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            continue
+        if isinstance(value, str):
+            value = shown(value, MAX_TEXT)
+        values[name] = float(value) if float in kinds and type(value) is int else value
+    values["key"] = f"{host}/{shown(data['key'], MAX_TEXT)}"
+    return CameraSnapshot(**values)  # type: ignore[arg-type]
+
+
+def snapshots_from_status(host: str, reply: object) -> list[CameraSnapshot] | None:
+    """Every camera in a host's `status` reply, or None when the reply is not one."""
+    cameras = reply.get("cameras") if isinstance(reply, dict) else None
+    if not isinstance(cameras, list):
+        return None
+    found = [snapshot_from_json(host, item) for item in cameras]
+    return [s for s in found if s is not None]
+
+
+def _unknown_camera(key: str) -> CameraSnapshot:
+    return CameraSnapshot(key, None, None, None, "", 0, False)

@@ -34,6 +34,7 @@ from rigtui.ops.clock import sync_time
 from rigtui.ops.condition import acknowledge, condition, problems_first
 from rigtui.ops.errors import UsageError
 from rigtui.ops.format import DECLINED, execute_format, plan_format
+from rigtui.ops.hosts import NOT_ON_HOSTS, NOT_ON_HOSTS_WHY, Hosts, HostsReport, chosen_hosts
 from rigtui.ops.offload import CameraIndexes, OffloadRun, file_line, offload_options
 from rigtui.ops.pi import default_pull_folder, pull, pull_lines, save, save_stacked
 from rigtui.ops.power import power_off, power_off_question
@@ -41,6 +42,7 @@ from rigtui.ops.report import Line, Report
 from rigtui.ops.rig import RigOptions, RigSession, action_targets, actions_that_apply, matches
 from rigtui.ops.settings import copy_settings, prime_of
 from rigtui.ops.shutter import record, record_options, stop
+from rigtui.remote.hostlink import HostEvent
 from rigtui.remote.pilink import PiError, PiLink
 from rigtui.sessionlog import SessionLog
 from rigtui.tui.camera_table import CameraTable
@@ -176,6 +178,13 @@ class RigApp(App[None]):
         self._summary: Text | None = None
         self._applies: set[str] | None = None
         self.pulling: set[str] = set()  # the Pis a pull is copying from now
+        # config.toml's [[hosts]], unless cameras were named: the app drives every host's agent
+        self.hosts = (
+            Hosts(config, chosen_hosts(config), on_event=self.log_host_event)
+            if config.hosts and not rig.named
+            else None
+        )
+        self.hosts_offloading = False
 
     # -- layout ---------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -194,7 +203,10 @@ class RigApp(App[None]):
         self.query_one("#filter", Input).display = False
         self.query_one(CameraTable).focus()
         self.log_line(f"rigtui started; session log: {self.session_log.path}")
-        self.bring_up()
+        if self.hosts is not None:
+            self.open_hosts()
+        else:
+            self.bring_up()
         for link in self.pis:
             self.run_worker(
                 link.watch(lambda: self.post_message(PisUpdated())),
@@ -208,15 +220,22 @@ class RigApp(App[None]):
     async def bring_up(self) -> None:
         """Bring the cameras up, keep listening for new ones, then poll forever."""
         await self.session.follow()
-        self.post_message(SnapshotsUpdated(self.rig.snapshots()))
+        self.post_message(SnapshotsUpdated(self.current_snapshots()))
         self.poll()
 
     @work(group="poller", exclusive=True, exit_on_error=False)
     async def poll(self) -> None:
         """One tick after another; each tick is one batched message."""
-        await self.rig.run_poller(lambda snaps: self.post_message(SnapshotsUpdated(snaps)))
+        post = lambda snaps: self.post_message(SnapshotsUpdated(snaps))  # noqa: E731
+        await (self.hosts.poll_forever(post) if self.hosts is not None else self.rig.run_poller(post))
+
+    def current_snapshots(self) -> list[CameraSnapshot]:
+        """Every camera as the core knows it now: the hosts' (HOST/CAMERA) or this computer's rig."""
+        return self.hosts.snapshots() if self.hosts is not None else self.rig.snapshots()
 
     async def on_unmount(self) -> None:
+        if self.hosts is not None:
+            await self.hosts.close()  # each agent lets its cameras go and ends
         await self.session.close()
         for link in self.pis:
             await link.close()
@@ -260,6 +279,8 @@ class RigApp(App[None]):
             selected=len(self.selected),
             filtered=len(visible) if self.filter_text else None,
         )
+        if self.hosts is not None:
+            summary.append(f" · {self.hosts.host_summary()}", "dim")
         with self.batch_update():
             table.apply((s, self.name_of(s.key), s.key in self.selected) for s in visible)
             bar = self.query_one(SummaryBar)
@@ -289,7 +310,7 @@ class RigApp(App[None]):
         belong to the main screen only (False hides them on the others)."""
         if action not in EVERY_SCREEN and len(self.screen_stack) > 1:
             return False
-        if action in self.busy_actions:
+        if action in self.busy_actions or (self.hosts is not None and action in NOT_ON_HOSTS):
             return None
         if action in ("record", "stop", "sync_time", "format", "power_off", "download", "copy_settings"):
             return True if action in self._actions_that_apply() else None
@@ -344,12 +365,16 @@ class RigApp(App[None]):
                 await job()
             finally:
                 self.busy_actions.discard(action)
-                self.post_message(SnapshotsUpdated(self.rig.snapshots()))
+                self.post_message(SnapshotsUpdated(self.current_snapshots()))
 
         self.run_worker(wrapped(), name=action.replace("_", " "), group=f"command-{action}", exit_on_error=False)
 
     # -- actions --------------------------------------------------------------------------------
     def action_record(self) -> None:
+        if self.hosts is not None:
+            self.hosts_record()
+            return
+
         async def job() -> None:
             report = await record(self.rig, self.targets(), record_options(self.config, self.shotlog))
             if report.refused:
@@ -367,6 +392,10 @@ class RigApp(App[None]):
         self.run_command("record", job)
 
     def action_stop(self) -> None:
+        if self.hosts is not None:
+            self.hosts_stop()
+            return
+
         async def job() -> None:
             self.log_report(await stop(self.rig, self.targets(), self.shotlog))
 
@@ -435,6 +464,9 @@ class RigApp(App[None]):
 
     def start_offload(self, dest: str) -> None:
         """Offload every camera (or the selection) to `dest`; the job belongs to the App."""
+        if self.hosts is not None:
+            self.hosts_offload(dest)
+            return
         try:
             options = offload_options(self.config, dest)
         except UsageError as exc:
@@ -496,7 +528,7 @@ class RigApp(App[None]):
         lines = acknowledge(self.rig, self.targets())
         self.log_lines(lines)
         self.log_line(f"acknowledged {count} failure{'s' if count != 1 else ''}")
-        self.post_message(SnapshotsUpdated(self.rig.snapshots()))
+        self.post_message(SnapshotsUpdated(self.current_snapshots()))
 
     @on(SummaryBar.Clicked)
     def action_next_problem(self) -> None:
@@ -565,6 +597,8 @@ class RigApp(App[None]):
         interrupted = []
         if self.offload_running and self.offload_run is not None:
             interrupted.append(self.offload_run.interruption())
+        if self.hosts_offloading:
+            interrupted.append("The hosts' offloads stop with their agents; offload again and they resume.")
         interrupted += [
             f"Pulling from {name} stops; pull again and it resumes the partial files." for name in sorted(self.pulling)
         ]
@@ -606,6 +640,8 @@ class RigApp(App[None]):
         for binding, _ in self.bindings_in_front():
             key = self.keymap_overrides.get(binding.id or "", binding.key)
             text = HELP_TEXT.get(binding.id or "") or binding.description or TEXTUAL_HELP.get(binding.action, "")
+            if self.hosts is not None and binding.action in NOT_ON_HOSTS:
+                text = f"{text} ({NOT_ON_HOSTS_WHY})"
             keys.append((key_names(key), text))
         keys.append(("ctrl+p", "command palette: actions, jump to a camera"))
         self.push_screen(HelpScreen(keys))
@@ -709,3 +745,88 @@ class RigApp(App[None]):
             self.log_lines(Line(f"{name}: {line.text}", line.problem) for line in pull_lines(report))
 
         self.run_worker(job(), name="pull", group="pi-pull", exit_on_error=False)
+
+    # -- several host PCs ([[hosts]]) -------------------------------------------------------------
+    @work(group="discovery", exit_on_error=False)
+    async def open_hosts(self) -> None:
+        """Start every host's agent, then poll them all."""
+        assert self.hosts is not None
+        names = ", ".join(link.name for link in self.hosts.links)
+        self.log_line(f"hosts mode: starting the agents on {names}")
+        await self.hosts.open()
+        self.log_lines(self.hosts.link_lines())
+        self.say(f"hosts mode: sync time, copy settings, prime, format, power off and check are {NOT_ON_HOSTS_WHY}")
+        self.post_message(SnapshotsUpdated(self.hosts.snapshots()))
+        self.poll()
+
+    def log_host_event(self, event: HostEvent) -> None:
+        """A host's camera events and link changes go to the log; offload progress to the message line."""
+        if event.kind == "progress":
+            self.say(event.text)
+        else:
+            self.log_line(event.text, error=event.problem)
+
+    def log_hosts_report(self, report: HostsReport) -> None:
+        for line in report.lines(force_hint="record anyway"):
+            self.log_line(line.text, error=line.problem)
+
+    def hosts_refuse_selection(self, verb: str) -> bool:
+        """Across hosts an action acts on every camera: a selection or filter would be ignored, so say no."""
+        if self.targets() is None:
+            return False
+        self.say(
+            f"{verb}: across hosts every camera is acted on; clear the selection (x) and filter first", failure=True
+        )
+        return True
+
+    def hosts_record(self) -> None:
+        hosts = self.hosts
+        if hosts is None or self.hosts_refuse_selection("record"):
+            return
+
+        async def job() -> None:
+            report = await hosts.record()
+            if report.refused:
+                self.log_hosts_report(report)
+                details = "\n".join(report.problems)
+                if not await self.push_screen_wait(
+                    ConfirmScreen("Hosts not ready", f"{details}\n\nRecord anyway?", "Record anyway")
+                ):
+                    self.log_line("record: cancelled")
+                    return
+                report = await hosts.record(force=True)
+            spread = report.extra.get("host_spread_ms")
+            self.last_spread_ms = spread if isinstance(spread, float | int) else None
+            self.log_hosts_report(report)
+
+        self.run_command("record", job)
+
+    def hosts_stop(self) -> None:
+        hosts = self.hosts
+        if hosts is None or self.hosts_refuse_selection("stop"):
+            return
+
+        async def job() -> None:
+            self.log_hosts_report(await hosts.stop())
+
+        self.run_command("stop", job)
+
+    def hosts_offload(self, dest: str) -> None:
+        """Each host offloads its own cameras into `dest` on its own disks (`{host}`: the host's name)."""
+        hosts = self.hosts
+        if hosts is None or self.hosts_refuse_selection("offload"):
+            return
+        if not dest:
+            self.say("offload: choose a destination folder on the hosts", failure=True)
+            return
+        self.offload_dest, self.hosts_offloading = dest, True
+        self.log_line(f"offload: every host into {dest}")
+
+        async def job() -> None:
+            try:
+                report = await hosts.offload([dest])
+            finally:
+                self.hosts_offloading = False
+            self.log_hosts_report(report)
+
+        self.run_worker(job(), name="offload", group="offload", exit_on_error=False)

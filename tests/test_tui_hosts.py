@@ -1,0 +1,117 @@
+"""The app as a controller of several host PCs: two local agents (`direct = true`), each with its own
+simulated rig on its own loopback range, shown as one table of HOST/CAMERA rows, recorded and
+stopped with the usual keys; a host whose agent dies goes offline alone."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import pytest
+from conftest import make_options
+from test_hosts import agent_command, host_table
+from test_tui import cell, log_text, until
+
+from rigtui.config import parse
+from rigtui.gopro.ledger import Ledger
+from rigtui.ops.hosts import snapshot_from_json, snapshots_from_status
+from rigtui.ops.rig import rig_options
+from rigtui.sim.rig import SimRig
+from rigtui.tui import make_app
+from rigtui.tui.app import RigApp
+from rigtui.tui.camera_table import CameraTable
+from rigtui.userstate import UserState
+
+FAST = "[rig]\npoll_hz = 2.0\nrequest_timeout_s = 1.0\n\n"
+RIGS = {"left": ("127.0.23.1", 2), "right": ("127.0.24.1", 3)}  # host -> its cameras' range, how many
+
+
+@pytest.fixture
+async def rigs() -> AsyncIterator[dict[str, SimRig]]:
+    async with AsyncExitStack() as stack:
+        found = {}
+        for index, (name, (base, count)) in enumerate(RIGS.items()):
+            options = make_options(cameras=count, base_address=base, seed=23 + index, models=("HERO12", "HERO13"))
+            found[name] = await stack.enter_async_context(SimRig(options))
+        yield found
+
+
+def app_for_hosts(rigs: dict[str, SimRig], tmp_path: Path) -> RigApp:
+    text = FAST + "\n".join(
+        host_table(name, rig, agent_command(tmp_path / f"host-{name}"), direct=True) for name, rig in rigs.items()
+    )
+    config = parse(text)
+    state = UserState(path=tmp_path / "state.toml")
+    ledger = Ledger(tmp_path / "ledger.jsonl")
+    return make_app(config, rig_options(config, discover=False), state=state, log_dir=tmp_path / "logs", ledger=ledger)
+
+
+def row_keys(rigs: dict[str, SimRig]) -> dict[str, list[str]]:
+    return {name: [f"{name}/{s.camera.serial}" for s in rig.servers] for name, rig in rigs.items()}
+
+
+async def test_the_app_drives_every_host_and_a_dead_host_goes_offline_alone(
+    rigs: dict[str, SimRig], tmp_path: Path
+) -> None:
+    app = app_for_hosts(rigs, tmp_path)
+    keys = row_keys(rigs)
+    every = [k for host in keys.values() for k in host]
+    servers = [s for rig in rigs.values() for s in rig.servers]
+    async with app.run_test(size=(100, 30)) as pilot:
+        table = app.query_one(CameraTable)
+        await until(pilot, lambda: set(table.shown) == set(every), 60)
+        await until(pilot, lambda: all(cell(app, k, "state") == "✓ READY" for k in every), 20)
+        assert cell(app, every[0], "name").strip().startswith("left/")
+        await until(pilot, lambda: "left 2/2 · right 3/3" in str(app.query_one("#summary").render()))
+        assert app.rig.links == {}, "no local cameras are held in hosts mode"
+        assert app.check_action("format", ()) is None and app.check_action("sync_time", ()) is None
+
+        await pilot.press("r")
+        await until(pilot, lambda: all(s.camera.encoding for s in servers), 20)
+        await until(pilot, lambda: "record: 5 of 5 ok on 2 of 2 hosts" in log_text(app), 20)
+        assert "clock left: offset" in log_text(app) and "start spread across hosts" in log_text(app)
+        await until(pilot, lambda: all(cell(app, k, "rec").startswith("●") for k in every), 10)
+
+        await pilot.press("s")
+        await until(pilot, lambda: not any(s.camera.encoding for s in servers), 20)
+        await until(pilot, lambda: "stop: 5 of 5 ok on 2 of 2 hosts" in log_text(app), 20)
+        await until(pilot, lambda: all(cell(app, k, "rec") == "-" for k in every), 10)
+
+        assert app.hosts is not None
+        os.kill(app.hosts.hello["right"]["pid"], signal.SIGKILL)
+        await until(pilot, lambda: all(cell(app, k, "state").endswith(("OFFLINE", "NOT REC")) for k in keys["right"]))
+        assert "right: offline" in log_text(app)
+        assert all(cell(app, k, "state") == "✓ READY" for k in keys["left"]), "the other host stays online"
+        await until(pilot, lambda: "right 0/3 (host offline)" in str(app.query_one("#summary").render()))
+        assert "offline" in cell(app, keys["right"][0], "error")
+        left_agent = app.hosts.hello["left"]["pid"]
+    await until_gone(left_agent)
+
+
+async def until_gone(pid: int) -> None:
+    """Quitting closed the agents: the one still up has ended."""
+    for _ in range(100):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"agent {pid} still running after the app quit")
+
+
+def test_a_status_reply_is_decoded_strictly() -> None:
+    good = {"key": "C1", "serial": "C1", "model": "HERO12", "firmware": "x", "host": "127.0.0.1", "port": 8080}
+    snap = snapshot_from_json("h", good | {"online": True, "battery_percent": 50, "clock_offset_s": 1})
+    assert snap is not None and snap.key == "h/C1" and snap.online and snap.battery_percent == 50
+    assert snap.clock_offset_s == 1.0
+    odd = good | {"online": 1, "battery_percent": True, "surprise": 3, "updated": float("nan"), "model": ["x"]}
+    snap = snapshot_from_json("h", odd)
+    assert snap is not None and not snap.online and snap.battery_percent is None and snap.updated is None
+    assert snap.model is None
+    assert snapshot_from_json("h", {"serial": "C1"}) is None, "no camera key: dropped"
+    assert snapshots_from_status("h", {"cameras": "nope"}) is None
+    assert snapshots_from_status("h", {"cameras": [good, 5]}) == [snapshot_from_json("h", good)]
