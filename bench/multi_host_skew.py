@@ -14,6 +14,8 @@ import asyncio
 import contextlib
 import statistics
 import sys
+import tempfile
+from pathlib import Path
 
 from simproc import arrivals, simulated_rig, summary
 
@@ -29,8 +31,12 @@ def spread_ms(stamps: list[int]) -> float:
     return (max(stamps) - min(stamps)) / 1e6
 
 
-def hosts_config(rigs: list[list]) -> str:
-    command = f"{sys.executable} -m rigtui agent --stdio"
+def hosts_config(rigs: list[list], home: Path) -> str:
+    """Each agent a host of its own: its shot log, ledger and state under `home`, never the user's."""
+    folders = " ".join(
+        f"{name}={home / name.lower()}" for name in ("XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME")
+    )
+    command = f"env {folders} {sys.executable} -m rigtui agent --stdio"
     tables = [
         f'[[hosts]]\nname = "host{n}"\ndirect = true\ncommand = "{command}"\n'
         f"cameras = [{', '.join(repr(e.address) for e in endpoints)}]\n"
@@ -48,7 +54,8 @@ async def main(hosts: int, per_host: int, starts: int) -> None:
         spreads: dict[str, list[float]] = {"several hosts": [], "one host": []}
         offsets: list[float] = []
 
-        config = parse(hosts_config(rigs))
+        home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rigtui-bench-")))
+        config = parse(hosts_config(rigs, home))
         several = Hosts(config, chosen_hosts(config))
         await several.open()
         try:

@@ -31,7 +31,7 @@ import shutil
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rigtui import __version__
@@ -52,6 +52,7 @@ PROGRESS_EVERY_S = 1.0  # offload progress events at most this often
 MAX_AHEAD_S = 60.0  # a record `at` further ahead than this is refused (a controller's clock gone wrong)
 MAX_ERROR = 300  # characters of an error line
 CLOCK_OFFSET_ENV = "RIGTUI_AGENT_CLOCK_OFFSET_S"  # tests: the agent's clock shifted by this many seconds
+REPLY_DELAY_ENV = "RIGTUI_AGENT_REPLY_DELAY_S"  # tests: each reply sent this many seconds late (a slow link)
 Message = dict[str, Any]
 
 
@@ -62,13 +63,27 @@ class BadRequest(Exception):
 def clock_offset_from_env() -> float:
     """The test-only clock shift (a host whose clock is off): the time `clock` reports and `record`
     schedules by is time.time() plus this."""
-    text = os.environ.get(CLOCK_OFFSET_ENV, "")
+    return _seconds_from_env(CLOCK_OFFSET_ENV)
+
+
+def reply_delay_from_env() -> float:
+    """The test-only slow link: each reply is sent this many seconds late, half of it before the
+    request is acted on (the request's way) and half after (the reply's way), as a link slow both
+    ways delays them."""
+    delay = _seconds_from_env(REPLY_DELAY_ENV)
+    if delay < 0:
+        raise UsageError(f"{REPLY_DELAY_ENV} must not be negative")
+    return delay
+
+
+def _seconds_from_env(name: str) -> float:
+    text = os.environ.get(name, "")
     try:
         value = float(text) if text else 0.0
     except ValueError:
-        raise UsageError(f"{CLOCK_OFFSET_ENV}={text!r} is not a number of seconds") from None
+        raise UsageError(f"{name}={text!r} is not a number of seconds") from None
     if not math.isfinite(value):
-        raise UsageError(f"{CLOCK_OFFSET_ENV} must be finite")
+        raise UsageError(f"{name} must be finite")
     return value
 
 
@@ -76,6 +91,7 @@ def clock_offset_from_env() -> float:
 class AgentOptions:
     clock_offset_s: float = 0.0
     log: ShotLog | None = None  # where takes are logged (the host's own shot log)
+    reply_delay_s: float = field(default_factory=reply_delay_from_env)  # tests only: a slow link
 
 
 class Agent:
@@ -121,10 +137,15 @@ class Agent:
 
     async def _answer(self, line: bytes) -> None:
         number: int | None = None
+        half_delay = self.options.reply_delay_s / 2
         try:
+            if half_delay:
+                await asyncio.sleep(half_delay)
             request = _decode(line)
             number = request["id"]
             fields = await self._dispatch(request)
+            if half_delay:
+                await asyncio.sleep(half_delay)
             self._send({"v": PROTOCOL, "id": number, "ok": True, **fields})
         except BadRequest as exc:
             self._send(_error(number if number is not None else _id_of(line), str(exc)))

@@ -1,0 +1,107 @@
+"""A rig bigger than one computer, at the size the issue names: 4 host PCs x 25 simulated cameras
+(each host a local agent with its own rig on its own loopback range). One CLI command records all
+100 and one stops them, and the offload verifies every file on every host; then one TUI session
+records and stops all 100, and a host killed mid-session is reported while the others finish."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import pytest
+from conftest import make_options, run_rigtui
+from test_hosts import agent_command, host_table
+from test_tui import cell, log_text, until
+
+from rigtui.config import parse
+from rigtui.gopro.ledger import Ledger
+from rigtui.ops.rig import rig_options
+from rigtui.sim.rig import SimRig
+from rigtui.tui import make_app
+from rigtui.tui.camera_table import CameraTable
+from rigtui.userstate import UserState
+
+HOSTS = ("north", "east", "south", "west")
+PER_HOST = 25
+CONFIG = "[rig]\npoll_hz = 1.0\nrequest_timeout_s = 2.0\nmax_host_offset_ms = 20.0\n\n"
+
+
+@pytest.fixture
+async def rigs() -> AsyncIterator[dict[str, SimRig]]:
+    async with AsyncExitStack() as stack:
+        found = {}
+        for index, name in enumerate(HOSTS):
+            options = make_options(
+                cameras=PER_HOST, base_address=f"127.0.{50 + index}.1", seed=50 + index, models=("HERO12", "HERO13")
+            )
+            found[name] = await stack.enter_async_context(SimRig(options))
+        yield found
+
+
+def config_text(rigs: dict[str, SimRig], tmp_path: Path) -> str:
+    tables = [host_table(n, r, agent_command(tmp_path / f"host-{n}"), direct=True) for n, r in rigs.items()]
+    return CONFIG + "\n".join(tables)
+
+
+def servers_of(rigs: dict[str, SimRig]) -> list:
+    return [server for rig in rigs.values() for server in rig.servers]
+
+
+async def test_one_command_records_and_stops_four_hosts_of_25_and_the_offload_verifies_them(
+    rigs: dict[str, SimRig], tmp_path: Path
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(config_text(rigs, tmp_path))
+    servers = servers_of(rigs)
+    code, out, err = await run_rigtui("--config", str(config), "hosts", "record", "--json")
+    assert code == 0, err + out
+    report = json.loads(out)
+    assert len(report["outcomes"]) == 100 and all(o["ok"] for o in report["outcomes"])
+    assert all(s.camera.encoding for s in servers)
+    starts = [s.camera.recording_since for s in servers]
+    assert max(starts) - min(starts) < 0.1, "one instant on every host"
+    code, out, err = await run_rigtui("--config", str(config), "hosts", "stop")
+    assert code == 0 and "stop: 100 of 100 ok on 4 of 4 hosts" in out, err + out
+    assert not any(s.camera.encoding for s in servers)
+
+    dest = tmp_path / "footage"
+    code, out, err = await run_rigtui("--config", str(config), "hosts", "offload", f"{dest}/{{host}}", "--json")
+    assert code == 0, err + out
+    files = [f for h in json.loads(out)["hosts"] for f in h["report"]["files"]]
+    assert {f["camera"] for f in files} == {s.camera.serial for s in servers}
+    assert all(f["state"] == "verified" for f in files)
+
+
+async def test_one_tui_session_drives_four_hosts_of_25_and_a_dead_host_fails_alone(
+    rigs: dict[str, SimRig], tmp_path: Path
+) -> None:
+    config = parse(config_text(rigs, tmp_path))
+    app = make_app(
+        config,
+        rig_options(config, discover=False),
+        state=UserState(path=tmp_path / "state.toml"),
+        log_dir=tmp_path / "logs",
+        ledger=Ledger(tmp_path / "ledger.jsonl"),
+    )
+    keys = {name: [f"{name}/{s.camera.serial}" for s in rig.servers] for name, rig in rigs.items()}
+    servers = servers_of(rigs)
+    async with app.run_test(size=(100, 30)) as pilot:
+        table = app.query_one(CameraTable)
+        await until(pilot, lambda: len(table.shown) == 100, 90)
+        await pilot.press("r")
+        await until(pilot, lambda: all(s.camera.encoding for s in servers), 60)
+        await until(pilot, lambda: "record: 100 of 100 ok on 4 of 4 hosts" in log_text(app), 30)
+
+        assert app.hosts is not None
+        os.kill(app.hosts.hello["west"]["pid"], signal.SIGKILL)  # a host PC dies mid-take
+        await until(pilot, lambda: "west: offline" in log_text(app), 30)
+        await pilot.press("s")
+        await until(pilot, lambda: not any(s.camera.encoding for n in HOSTS[:3] for s in rigs[n].servers), 60)
+        await until(pilot, lambda: "stop: 75 of 100 ok" in log_text(app), 30)
+        assert all(s.camera.encoding for s in rigs["west"].servers), "out of reach: still recording"
+        await until(pilot, lambda: "west 0/25" in str(app.query_one("#summary").render()), 20)
+        assert all(cell(app, k, "state").endswith(("OFFLINE", "NOT REC")) for k in keys["west"])
