@@ -10,8 +10,8 @@ import os
 import shlex
 import signal
 import sys
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Iterable
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 import asyncssh
@@ -44,16 +44,27 @@ def host_table(name: str, rig: SimRig, command: str, **more: object) -> str:
     return "\n".join(lines) + "\n"
 
 
-@pytest.fixture
-async def rigs() -> AsyncIterator[dict[str, SimRig]]:
-    """A simulated rig per host: 127.0.20.x, 127.0.21.x, 127.0.22.x, serials of their own."""
+@asynccontextmanager
+async def rig_per_host(
+    names: Iterable[str], cameras: int | dict[str, int], first: int
+) -> AsyncIterator[dict[str, SimRig]]:
+    """A simulated rig for each host, each on its own loopback range (127.0.FIRST.x, then the next)
+    with serials of its own; `cameras` per host (or by host name)."""
     async with AsyncExitStack() as stack:
         found = {}
-        for index, name in enumerate(HOSTS):
+        for index, name in enumerate(names):
+            count = cameras[name] if isinstance(cameras, dict) else cameras
             options = make_options(
-                cameras=CAMERAS, base_address=f"127.0.{20 + index}.1", seed=20 + index, models=SERIALS
+                cameras=count, base_address=f"127.0.{first + index}.1", seed=first + index, models=SERIALS
             )
             found[name] = await stack.enter_async_context(SimRig(options))
+        yield found
+
+
+@pytest.fixture
+async def rigs() -> AsyncIterator[dict[str, SimRig]]:
+    """127.0.20.x, 127.0.21.x, 127.0.22.x."""
+    async with rig_per_host(HOSTS, CAMERAS, 20) as found:
         yield found
 
 

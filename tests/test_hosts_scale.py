@@ -9,12 +9,11 @@ import json
 import os
 import signal
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
-from conftest import make_options, run_rigtui
-from test_hosts import agent_command, host_table
+from conftest import run_rigtui
+from test_hosts import agent_command, host_table, rig_per_host
 from test_tui import cell, log_text, until
 
 from rigtui.config import parse
@@ -32,13 +31,7 @@ CONFIG = "[rig]\npoll_hz = 1.0\nrequest_timeout_s = 2.0\nmax_host_offset_ms = 20
 
 @pytest.fixture
 async def rigs() -> AsyncIterator[dict[str, SimRig]]:
-    async with AsyncExitStack() as stack:
-        found = {}
-        for index, name in enumerate(HOSTS):
-            options = make_options(
-                cameras=PER_HOST, base_address=f"127.0.{50 + index}.1", seed=50 + index, models=("HERO12", "HERO13")
-            )
-            found[name] = await stack.enter_async_context(SimRig(options))
+    async with rig_per_host(HOSTS, PER_HOST, 50) as found:
         yield found
 
 

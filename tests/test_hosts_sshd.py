@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
 import test_remote
-from conftest import make_options, run_rigtui
-from test_hosts import agent_command, host_table
+from conftest import run_rigtui
+from test_hosts import agent_command, host_table, rig_per_host
 
 from rigtui.ops.agent import REPLY_DELAY_ENV
 from rigtui.sim.rig import SimRig
@@ -28,14 +27,8 @@ openssh = test_remote.openssh  # a throwaway sshd on a free port (skips unless r
 
 @pytest.fixture
 async def rigs() -> AsyncIterator[dict[str, SimRig]]:
-    """A simulated rig per host, on 127.0.25.x and 127.0.26.x."""
-    async with AsyncExitStack() as stack:
-        found = {}
-        for index, name in enumerate(HOSTS):
-            options = make_options(
-                cameras=CAMERAS, base_address=f"127.0.{25 + index}.1", seed=25 + index, models=SERIALS
-            )
-            found[name] = await stack.enter_async_context(SimRig(options))
+    """127.0.25.x and 127.0.26.x."""
+    async with rig_per_host(HOSTS, CAMERAS, 25) as found:
         yield found
 
 

@@ -8,12 +8,10 @@ import asyncio
 import os
 import signal
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
-from conftest import make_options
-from test_hosts import agent_command, host_table
+from test_hosts import agent_command, host_table, rig_per_host
 from test_tui import cell, log_text, until
 
 from rigtui.config import parse
@@ -27,16 +25,12 @@ from rigtui.tui.camera_table import CameraTable
 from rigtui.userstate import UserState
 
 FAST = "[rig]\npoll_hz = 2.0\nrequest_timeout_s = 1.0\n\n"
-RIGS = {"left": ("127.0.23.1", 2), "right": ("127.0.24.1", 3)}  # host -> its cameras' range, how many
+RIGS = {"left": 2, "right": 3}  # host -> its cameras (on 127.0.23.x and 127.0.24.x)
 
 
 @pytest.fixture
 async def rigs() -> AsyncIterator[dict[str, SimRig]]:
-    async with AsyncExitStack() as stack:
-        found = {}
-        for index, (name, (base, count)) in enumerate(RIGS.items()):
-            options = make_options(cameras=count, base_address=base, seed=23 + index, models=("HERO12", "HERO13"))
-            found[name] = await stack.enter_async_context(SimRig(options))
+    async with rig_per_host(RIGS, RIGS, 23) as found:
         yield found
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -54,11 +55,9 @@ def run_agent(args: argparse.Namespace, config: Config) -> bool:
 
     def send(message: dict[str, Any]) -> None:
         data = (json.dumps(message, separators=(",", ":")) + "\n").encode()
-        try:
+        with contextlib.suppress(OSError):  # the controller went away: EOF on stdin ends the agent
             protocol_out.write(data)
             protocol_out.flush()
-        except OSError:  # the controller went away: EOF on stdin ends the agent
-            pass
 
     async def main() -> bool:
         options = rig_options(config, cameras=args.camera, mdns_interfaces=args.mdns_interface, hold=True)

@@ -52,7 +52,7 @@ class SummaryBar(Static):
     """
 
     class Clicked(Message):
-        pass
+        """The operator clicked the summary."""
 
     def on_click(self, event: events.Click) -> None:
         self.post_message(self.Clicked())
