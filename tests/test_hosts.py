@@ -10,6 +10,7 @@ import os
 import shlex
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -248,3 +249,16 @@ async def test_an_agent_over_ssh(keys: dict[str, Path], tmp_path: Path) -> None:
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_sync_time_and_power_off_reach_every_host(rigs: dict[str, SimRig], tmp_path: Path) -> None:
+    config = write_config(tmp_path, rigs)
+    local = time.localtime().tm_gmtoff  # a camera's clock is local time
+    for server in all_servers(rigs):
+        server.camera.clock_offset = local + 90.0  # every camera a minute and a half off its host
+    code, out, err = await run_rigtui("--config", str(config), "hosts", "sync-time")
+    assert code == 0 and "sync time: 9 of 9 ok on 3 of 3 hosts" in out, err + out
+    assert all(abs(s.camera.clock_offset - local) < 2.0 for s in all_servers(rigs)), "each on its host's clock"
+    code, out, err = await run_rigtui("--config", str(config), "hosts", "power-off", "--json")
+    assert code == 0, err + out
+    assert all(s.camera.asleep for s in all_servers(rigs))

@@ -1,5 +1,6 @@
-"""`rigtui hosts status | record | stop | offload`: the cameras of every host PC in [[hosts]], each
-held by its own `rigtui agent`, run as one rig. The rules are rigtui.ops.hosts'; this module prints."""
+"""`rigtui hosts status | record | stop | sync-time | power-off | offload`: the cameras of every host
+PC in [[hosts]], each held by its own `rigtui agent`, run as one rig. The rules are
+rigtui.ops.hosts'; this module prints."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ COMMANDS = {
     "status": "every host's agent and cameras",
     "record": "start every host's cameras at one instant (clocks measured, readiness checked first)",
     "stop": "stop every host's cameras",
+    "sync-time": "set every camera's clock to its host's (the hosts' clocks kept together by chrony or PTP)",
+    "power-off": "put every host's cameras to sleep (over USB nothing wakes them)",
     "offload": "each host offloads its cameras into take folders on its own disks, verified",
 }
 
@@ -73,6 +76,10 @@ def run_hosts(args: argparse.Namespace, config: Config) -> bool:
                 report = await hosts.record(force=args.force, margin_ms=args.margin_ms)
             elif command == "stop":
                 report = await hosts.stop()
+            elif command == "sync-time":
+                report = await hosts.sync_time()
+            elif command == "power-off":
+                report = await hosts.power_off()
             else:
                 report = await hosts.offload(args.dest)
             return show(report, args)

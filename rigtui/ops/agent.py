@@ -11,6 +11,8 @@ Requests `{"v": 1, "id": N, "op": ...}`; replies `{"v": 1, "id": N, "ok": true, 
 | sync_state | | source "chrony" with chronyc's tracking, else source "unknown" and why |
 | record | at (epoch s, the agent's clock; optional), force | report (Report JSON), released_at, late_ms |
 | stop | | report |
+| sync_time | | report (every camera's clock set to this host's) |
+| power_off | | report |
 | offload | dest (list of local folders; empty: [offload] destinations) | report (offload JSON), lines |
 | bye | | (then the agent ends) |
 
@@ -37,8 +39,10 @@ from typing import Any
 from rigtui import __version__
 from rigtui.config import Config
 from rigtui.gopro.shotlog import ShotLog
+from rigtui.ops.clock import sync_time
 from rigtui.ops.errors import NothingFound, UsageError
 from rigtui.ops.offload import OffloadRun, offload_options, open_ledger
+from rigtui.ops.power import power_off
 from rigtui.ops.report import Line
 from rigtui.ops.rig import RigSession, status
 from rigtui.ops.shutter import readiness, record, record_options, stop
@@ -164,6 +168,8 @@ class Agent:
             "sync_state": self.sync_state,
             "record": self.record,
             "stop": self.stop,
+            "sync_time": self.sync_time,
+            "power_off": self.power_off,
             "offload": self.offload,
             "bye": self.bye,
         }
@@ -214,6 +220,13 @@ class Agent:
     async def stop(self, request: Message) -> Message:
         report = await stop(self.session.rig, None, self.options.log or ShotLog())
         return {"report": report.to_json()}
+
+    async def sync_time(self, request: Message) -> Message:
+        """Every camera's clock set to this host's (which chrony or PTP keeps with the others')."""
+        return {"report": (await sync_time(self.session.rig)).to_json()}
+
+    async def power_off(self, request: Message) -> Message:
+        return {"report": (await power_off(self.session.rig)).to_json()}
 
     async def offload(self, request: Message) -> Message:
         dest = request.get("dest", [])

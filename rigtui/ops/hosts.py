@@ -26,7 +26,7 @@ from rigtui.remote.hostlink import HostEndpoint, HostError, HostEvent, HostLink
 from rigtui.text import shown
 
 # The actions the agents cannot do yet: an app driving several hosts greys them out.
-NOT_ON_HOSTS = ("sync_time", "copy_settings", "make_prime", "format", "power_off", "check")
+NOT_ON_HOSTS = ("copy_settings", "make_prime", "format", "check")
 NOT_ON_HOSTS_WHY = "not across hosts yet: run it on each host PC"
 CLOCK_ROUNDS = 12  # `clock` round trips per host
 CLOCK_BEST = 5  # the offsets of the quickest round trips, whose median counts
@@ -367,12 +367,24 @@ class Hosts:
         return self._shutter_report("record", results, start_at, measured, margin_s)
 
     async def stop(self) -> HostsReport:
+        return await self._everywhere("stop", "stop")
+
+    async def sync_time(self) -> HostsReport:
+        """Every camera's clock set to its host's: the hosts' clocks are kept together by chrony or PTP."""
+        return await self._everywhere("sync_time", "sync time")
+
+    async def power_off(self) -> HostsReport:
+        return await self._everywhere("power_off", "power off")
+
+    async def _everywhere(self, op: str, verb: str) -> HostsReport:
+        """One op on every host at once, each camera's outcome merged."""
+
         async def one(link: HostLink) -> HostResult:
-            reply = await link.request("stop", ACTION_TIMEOUT_S)
+            reply = await link.request(op, ACTION_TIMEOUT_S)
             report = reply.get("report") if isinstance(reply.get("report"), dict) else {}
             return HostResult(link.name, bool(report.get("ok")), _host_error(report), reply=reply)
 
-        return self._shutter_report("stop", await self._each(one), None, {}, None)
+        return self._shutter_report(verb, await self._each(one), None, {}, None)
 
     def _shutter_report(
         self,

@@ -402,6 +402,10 @@ class RigApp(App[None]):
         self.run_command("stop", job)
 
     def action_sync_time(self) -> None:
+        if self.hosts is not None:
+            self.hosts_everywhere("sync_time", self.hosts.sync_time)
+            return
+
         async def job() -> None:
             self.log_report(await sync_time(self.rig, self.targets()))
 
@@ -451,12 +455,15 @@ class RigApp(App[None]):
     def action_power_off(self) -> None:
         async def job() -> None:
             title, details = power_off_question(self.target_names())
-            if await self.push_screen_wait(ConfirmScreen(title, details, "Power off", danger=True)):
-                self.log_report(await power_off(self.rig, self.targets()))
-            else:
+            if not await self.push_screen_wait(ConfirmScreen(title, details, "Power off", danger=True)):
                 self.log_line("power off: cancelled")
+            elif self.hosts is not None:
+                self.log_hosts_report(await self.hosts.power_off())
+            else:
+                self.log_report(await power_off(self.rig, self.targets()))
 
-        self.run_command("power_off", job)
+        if self.hosts is None or not self.hosts_refuse_selection("power off"):
+            self.run_command("power_off", job)
 
     # -- offload --------------------------------------------------------------------------------
     def action_download(self) -> None:
@@ -800,6 +807,16 @@ class RigApp(App[None]):
             self.log_hosts_report(report)
 
         self.run_command("record", job)
+
+    def hosts_everywhere(self, action: str, run: Callable[[], Awaitable[HostsReport]]) -> None:
+        """An action every host's agent does on all its cameras (sync time): each outcome logged."""
+        if self.hosts_refuse_selection(action.replace("_", " ")):
+            return
+
+        async def job() -> None:
+            self.log_hosts_report(await run())
+
+        self.run_command(action, job)
 
     def hosts_stop(self) -> None:
         hosts = self.hosts
