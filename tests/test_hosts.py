@@ -262,3 +262,14 @@ async def test_sync_time_and_power_off_reach_every_host(rigs: dict[str, SimRig],
     code, out, err = await run_rigtui("--config", str(config), "hosts", "power-off", "--json")
     assert code == 0, err + out
     assert all(s.camera.asleep for s in all_servers(rigs))
+
+
+async def test_check_reports_every_host_and_is_ready_only_when_each_is(rigs: dict[str, SimRig], tmp_path: Path) -> None:
+    config = write_config(tmp_path, rigs)
+    code, out, err = await run_rigtui("--config", str(config), "hosts", "check")
+    assert code == 0 and "READY: 3 host(s)" in out, err + out
+    assert all(f"{name}: ready" in out for name in HOSTS)
+    weak = rigs["b"].servers[0]
+    weak.camera.battery, weak.camera.usb_power = 4.0, False
+    code, out, err = await run_rigtui("--config", str(config), "hosts", "check")
+    assert code == 1 and "NOT READY: b" in out and "battery 4%" in out, err + out

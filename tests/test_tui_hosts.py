@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from test_hosts import agent_command, host_table, rig_per_host
 from test_tui import cell, log_text, until
+from textual.widgets import Input
 
 from rigtui.config import parse
 from rigtui.gopro.ledger import Ledger
@@ -22,6 +23,7 @@ from rigtui.sim.rig import SimRig
 from rigtui.tui import make_app
 from rigtui.tui.app import RigApp
 from rigtui.tui.camera_table import CameraTable
+from rigtui.tui.download_screen import DownloadScreen
 from rigtui.userstate import UserState
 
 FAST = "[rig]\npoll_hz = 2.0\nrequest_timeout_s = 1.0\n\n"
@@ -66,6 +68,9 @@ async def test_the_app_drives_every_host_and_a_dead_host_goes_offline_alone(
 
         await pilot.press("t")
         await until(pilot, lambda: "sync time: 5 of 5 ok on 2 of 2 hosts" in log_text(app), 20)
+        await pilot.press("h")
+        await until(pilot, lambda: "check: READY: 2 host(s)" in log_text(app), 20)
+        await pilot.press("escape")
 
         await pilot.press("r")
         await until(pilot, lambda: all(s.camera.encoding for s in servers), 20)
@@ -77,6 +82,25 @@ async def test_the_app_drives_every_host_and_a_dead_host_goes_offline_alone(
         await until(pilot, lambda: not any(s.camera.encoding for s in servers), 20)
         await until(pilot, lambda: "stop: 5 of 5 ok on 2 of 2 hosts" in log_text(app), 20)
         await until(pilot, lambda: all(cell(app, k, "rec") == "-" for k in every), 10)
+
+        for server in servers:  # each host's offload takes a few seconds: its progress shows per host
+            await server.camera.add_recording(duration=5, size=2_500_000)
+            server.throttle_mbps = 1.0
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, DownloadScreen))
+        app.screen.query_one("#dest", Input).value = f"{tmp_path / 'footage'}/{{host}}"
+        await pilot.press("enter")
+        await until(pilot, lambda: len(app.hosts_progress) == 2, 30)
+
+        def rate() -> str:
+            return str(app.screen.query_one("#rate").render())
+
+        await until(pilot, lambda: "left" in rate() and "right" in rate() and "MB/s" in rate(), 5)
+        await until(pilot, lambda: not app.offload_running, 60)
+        assert "offload: " in log_text(app) and "on 2 of 2 hosts" in log_text(app)
+        await pilot.press("escape")
+        for server in servers:
+            server.throttle_mbps = None
 
         assert app.hosts is not None
         os.kill(app.hosts.hello["right"]["pid"], signal.SIGKILL)

@@ -1,5 +1,5 @@
-"""`rigtui hosts status | record | stop | sync-time | power-off | offload`: the cameras of every host
-PC in [[hosts]], each held by its own `rigtui agent`, run as one rig. The rules are
+"""`rigtui hosts status | check | record | stop | sync-time | power-off | offload`: the cameras of
+every host PC in [[hosts]], each held by its own `rigtui agent`, run as one rig. The rules are
 rigtui.ops.hosts'; this module prints."""
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ from rigtui.cli.common import describe, emit_json, print_lines
 from rigtui.config import Config
 from rigtui.ops.errors import UsageError
 from rigtui.ops.hosts import Hosts, HostsReport, chosen_hosts, report_lines, status_lines
+from rigtui.ops.report import Line
 from rigtui.remote.hostlink import HostEvent
 
 COMMANDS = {
     "status": "every host's agent and cameras",
+    "check": "every host's preflight report; exit 0 only when every host's rig is ready",
     "record": "start every host's cameras at one instant (clocks measured, readiness checked first)",
     "stop": "stop every host's cameras",
     "sync-time": "set every camera's clock to its host's (the hosts' clocks kept together by chrony or PTP)",
@@ -70,6 +72,13 @@ def run_hosts(args: argparse.Namespace, config: Config) -> bool:
         try:
             await hosts.open()
             command = args.hosts_command
+            if command == "check":
+                found = await hosts.check()
+                if args.json:
+                    emit_json({"ready": found.ready, "verdict": found.verdict, "lines": [x.text for x in found.lines]})
+                else:
+                    print_lines([*found.lines, Line(found.verdict, not found.ready)])
+                return found.ready
             if command == "status":
                 report = await hosts.status()
             elif command == "record":

@@ -13,6 +13,7 @@ Requests `{"v": 1, "id": N, "op": ...}`; replies `{"v": 1, "id": N, "ok": true, 
 | stop | | report |
 | sync_time | | report (every camera's clock set to this host's) |
 | power_off | | report |
+| check | | report (the preflight report JSON), lines (its text) |
 | offload | dest (list of local folders; empty: [offload] destinations) | report (offload JSON), lines |
 | bye | | (then the agent ends) |
 
@@ -39,6 +40,7 @@ from typing import Any
 from rigtui import __version__
 from rigtui.config import Config
 from rigtui.gopro.shotlog import ShotLog
+from rigtui.ops.check import check, check_options
 from rigtui.ops.clock import sync_time
 from rigtui.ops.errors import NothingFound, UsageError
 from rigtui.ops.offload import OffloadRun, offload_options, open_ledger
@@ -170,6 +172,7 @@ class Agent:
             "stop": self.stop,
             "sync_time": self.sync_time,
             "power_off": self.power_off,
+            "check": self.check,
             "offload": self.offload,
             "bye": self.bye,
         }
@@ -227,6 +230,12 @@ class Agent:
 
     async def power_off(self, request: Message) -> Message:
         return {"report": (await power_off(self.session.rig)).to_json()}
+
+    async def check(self, request: Message) -> Message:
+        """The preflight report of this host's cameras against this host's config.toml."""
+        report = await check(self.session.rig, check_options(self.config, self.config.rig.prime))
+        lines = report.lines(findings_first=True)
+        return {"report": report.to_json(), "lines": [{"text": line.text, "problem": line.problem} for line in lines]}
 
     async def offload(self, request: Message) -> Message:
         dest = request.get("dest", [])

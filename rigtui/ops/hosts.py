@@ -26,7 +26,7 @@ from rigtui.remote.hostlink import HostEndpoint, HostError, HostEvent, HostLink
 from rigtui.text import shown
 
 # The actions the agents cannot do yet: an app driving several hosts greys them out.
-NOT_ON_HOSTS = ("copy_settings", "make_prime", "format", "check")
+NOT_ON_HOSTS = ("copy_settings", "make_prime", "format")
 NOT_ON_HOSTS_WHY = "not across hosts yet: run it on each host PC"
 CLOCK_ROUNDS = 12  # `clock` round trips per host
 CLOCK_BEST = 5  # the offsets of the quickest round trips, whose median counts
@@ -143,6 +143,13 @@ class HostsReport:
             "warnings": self.warnings,
             **self.extra,
         }
+
+
+@dataclass(frozen=True)
+class HostsCheck:
+    ready: bool
+    verdict: str
+    lines: list[Line]
 
 
 class Hosts:
@@ -375,6 +382,28 @@ class Hosts:
 
     async def power_off(self) -> HostsReport:
         return await self._everywhere("power_off", "power off")
+
+    async def check(self) -> HostsCheck:
+        """Every host's preflight report, one after another in the text; ready only when every host is."""
+
+        async def one(link: HostLink) -> HostResult:
+            reply = await link.request("check", ACTION_TIMEOUT_S)
+            report = reply.get("report") if isinstance(reply.get("report"), dict) else {}
+            return HostResult(link.name, report.get("ready") is True, None, reply=reply)
+
+        results = await self._each(one)
+        lines: list[Line] = []
+        for result in results:
+            found = result.reply.get("lines") if isinstance(result.reply.get("lines"), list) else []
+            texts = [i for i in found if isinstance(i, dict) and isinstance(i.get("text"), str)]
+            lines.append(Line(f"{result.name}: {'ready' if result.ok else 'NOT READY'}", not result.ok))
+            lines += [Line(f"  {shown(i['text'], 300)}", i.get("problem") is True) for i in texts]
+            if not result.reply:
+                lines.append(Line(f"  {result.error}", True))
+        ready = bool(results) and all(r.ok for r in results)
+        not_ready = [r.name for r in results if not r.ok]
+        verdict = f"READY: {len(results)} host(s)" if ready else f"NOT READY: {', '.join(not_ready)}"
+        return HostsCheck(ready, verdict, lines)
 
     async def _everywhere(self, op: str, verb: str) -> HostsReport:
         """One op on every host at once, each camera's outcome merged."""

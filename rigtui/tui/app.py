@@ -185,6 +185,7 @@ class RigApp(App[None]):
             else None
         )
         self.hosts_offloading = False
+        self.hosts_progress: dict[str, str] = {}
 
     # -- layout ---------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -593,9 +594,14 @@ class RigApp(App[None]):
         """The preflight report of `rigtui check`, on the selection (or every camera), in a dialog."""
 
         async def job() -> None:
-            report = await check(self.rig, check_options(self.config, self.prime), self.targets())
-            self.log_line(f"check: {report.verdict()}", warning=not report.ready)
-            self.push_screen(CheckScreen(report.verdict(), report.lines(findings_first=True), ready=report.ready))
+            if self.hosts is not None:
+                found = await self.hosts.check()
+                verdict, lines, ready = found.verdict, found.lines, found.ready
+            else:
+                report = await check(self.rig, check_options(self.config, self.prime), self.targets())
+                verdict, lines, ready = report.verdict(), report.lines(findings_first=True), report.ready
+            self.log_line(f"check: {verdict}", warning=not ready)
+            self.push_screen(CheckScreen(verdict, lines, ready=ready))
 
         self.run_command("check", job)
 
@@ -769,6 +775,7 @@ class RigApp(App[None]):
     def log_host_event(self, event: HostEvent) -> None:
         """A host's camera events and link changes go to the log; offload progress to the message line."""
         if event.kind == "progress":
+            self.hosts_progress[event.host] = event.text  # the download screen shows each host's
             self.say(event.text)
         else:
             self.log_line(event.text, error=event.problem)
@@ -836,14 +843,15 @@ class RigApp(App[None]):
         if not dest:
             self.say("offload: choose a destination folder on the hosts", failure=True)
             return
-        self.offload_dest, self.hosts_offloading = dest, True
+        self.offload_dest, self.hosts_offloading, self.offload_running = dest, True, True
+        self.hosts_progress.clear()
         self.log_line(f"offload: every host into {dest}")
 
         async def job() -> None:
             try:
                 report = await hosts.offload([dest])
             finally:
-                self.hosts_offloading = False
+                self.hosts_offloading = self.offload_running = False
             self.log_hosts_report(report)
 
         self.run_worker(job(), name="offload", group="offload", exit_on_error=False)

@@ -27,6 +27,7 @@ class OffloadHost(Protocol):
     offload_dest: str
     offload_run: OffloadRun | None
     offload_running: bool
+    hosts_progress: dict[str, str]  # several host PCs: each host's own offload, as its agent last told
 
     def start_offload(self, dest: str) -> None: ...
 
@@ -87,7 +88,8 @@ class DownloadScreen(Screen[None]):
         job = self.host.offload_run
         self.query_one("#download-start").display = not self.host.offload_running
         if job is None:
-            self.query_one("#rate", Static).update("Choose a destination and press Enter.")
+            each_host = [text for _, text in sorted(self.host.hosts_progress.items())]
+            self.query_one("#rate", Static).update("\n".join(each_host) or "Choose a destination and press Enter.")
             return
         table = self.query_one("#download-cameras", DataTable)
         for camera, progress in sorted(job.progress.items()):
