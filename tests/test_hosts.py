@@ -273,3 +273,45 @@ async def test_check_reports_every_host_and_is_ready_only_when_each_is(rigs: dic
     weak.camera.battery, weak.camera.usb_power = 4.0, False
     code, out, err = await run_rigtui("--config", str(config), "hosts", "check")
     assert code == 1 and "NOT READY: b" in out and "battery 4%" in out, err + out
+
+
+def card_files(rigs: dict[str, SimRig]) -> dict[str, list[str]]:
+    return {s.camera.serial: sorted(s.camera.media.items) for s in all_servers(rigs)}
+
+
+async def test_format_across_hosts_erases_only_what_every_host_has_verified(
+    rigs: dict[str, SimRig], tmp_path: Path
+) -> None:
+    """The rules of `rigtui format` on every host, one question for all: nothing verified anywhere,
+    refused everywhere; verified on two hosts of three, still refused everywhere (naming the third);
+    verified everywhere, erased; a file recorded between the plan and the erase is never touched."""
+    config = write_config(tmp_path, rigs)
+    for server in all_servers(rigs):
+        await server.camera.add_recording(duration=5, size=200_000)
+    before = card_files(rigs)
+    code, out, err = await run_rigtui("--config", str(config), "hosts", "format", "--yes")
+    assert code == 1 and "format: refused on every host" in out, err + out
+    assert card_files(rigs) == before
+
+    dest = f"{tmp_path / 'footage'}/{{host}}"
+    code, out, err = await run_rigtui("--config", str(config), "hosts", "offload", dest, "--host", "a", "--host", "b")
+    assert code == 0, err + out
+    code, out, err = await run_rigtui("--config", str(config), "hosts", "format", "--yes")
+    assert code == 1 and "c: format: refused" in out and "a: " not in out.split("refused on every host")[1], out
+    assert card_files(rigs) == before, "a host that is not ready stops the format on every host"
+
+    code, out, err = await run_rigtui("--config", str(config), "hosts", "offload", dest, "--host", "c")
+    assert code == 0, err + out
+    hosts = Hosts(parse(config.read_text()), chosen_hosts(parse(config.read_text())))
+    try:
+        await hosts.open()
+        plan = await hosts.plan_format()
+        assert plan.confirmation() is not None and plan.confirmation().typed is None  # type: ignore[union-attr]
+        late = rigs["c"].servers[0]
+        await late.camera.add_recording(duration=5, size=100_000)  # recorded after the plan was made
+        report = await hosts.execute_format(plan)
+    finally:
+        await hosts.close()
+    assert {o.key.split("/")[0] for o in report.outcomes if o.ok} >= {"a", "b"}
+    assert not any(s.camera.media.items for name in ("a", "b") for s in rigs[name].servers), "verified: erased"
+    assert late.camera.media.items, "the card that changed since the plan is left alone"

@@ -23,6 +23,7 @@ from rigtui.sim.rig import SimRig
 from rigtui.tui import make_app
 from rigtui.tui.app import RigApp
 from rigtui.tui.camera_table import CameraTable
+from rigtui.tui.confirm import ConfirmScreen
 from rigtui.tui.download_screen import DownloadScreen
 from rigtui.userstate import UserState
 
@@ -64,7 +65,7 @@ async def test_the_app_drives_every_host_and_a_dead_host_goes_offline_alone(
         assert cell(app, every[0], "name").strip().startswith("left/")
         await until(pilot, lambda: "left 2/2 · right 3/3" in str(app.query_one("#summary").render()))
         assert app.rig.links == {}, "no local cameras are held in hosts mode"
-        assert app.check_action("format", ()) is None, "not across hosts yet"
+        assert app.check_action("copy_settings", ()) is None, "not across hosts yet"
 
         await pilot.press("t")
         await until(pilot, lambda: "sync time: 5 of 5 ok on 2 of 2 hosts" in log_text(app), 20)
@@ -101,6 +102,13 @@ async def test_the_app_drives_every_host_and_a_dead_host_goes_offline_alone(
         await pilot.press("escape")
         for server in servers:
             server.throttle_mbps = None
+
+        await pilot.press("f")  # every file verified on its host: a plain yes/no, then every card erased
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 20)
+        assert "left" in app.screen.details and "right" in app.screen.details  # type: ignore[attr-defined]
+        await pilot.press("y")
+        await until(pilot, lambda: "format: 5 of 5 ok on 2 of 2 hosts" in log_text(app), 30)
+        assert not any(s.camera.media.items for s in servers)
 
         assert app.hosts is not None
         os.kill(app.hosts.hello["right"]["pid"], signal.SIGKILL)

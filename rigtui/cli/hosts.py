@@ -1,6 +1,6 @@
-"""`rigtui hosts status | check | record | stop | sync-time | power-off | offload`: the cameras of
-every host PC in [[hosts]], each held by its own `rigtui agent`, run as one rig. The rules are
-rigtui.ops.hosts'; this module prints."""
+"""`rigtui hosts status | check | record | stop | sync-time | power-off | format | offload`: the
+cameras of every host PC in [[hosts]], each held by its own `rigtui agent`, run as one rig. The
+rules are rigtui.ops.hosts'; this module prints."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import argparse
 import asyncio
 import sys
 
-from rigtui.cli.common import describe, emit_json, print_lines
+from rigtui.cli.common import ask, describe, emit_json, print_lines
 from rigtui.config import Config
 from rigtui.ops.errors import UsageError
+from rigtui.ops.format import DECLINED
 from rigtui.ops.hosts import Hosts, HostsReport, chosen_hosts, report_lines, status_lines
 from rigtui.ops.report import Line
 from rigtui.remote.hostlink import HostEvent
@@ -22,6 +23,7 @@ COMMANDS = {
     "stop": "stop every host's cameras",
     "sync-time": "set every camera's clock to its host's (the hosts' clocks kept together by chrony or PTP)",
     "power-off": "put every host's cameras to sleep (over USB nothing wakes them)",
+    "format": "erase every host's SD cards, by the rules of `rigtui format` on each host (asks first)",
     "offload": "each host offloads its cameras into take folders on its own disks, verified",
 }
 
@@ -47,6 +49,11 @@ def register(commands: argparse._SubParsersAction) -> None:
                 type=float,
                 metavar="MS",
                 help="start this far ahead (default: 3 slowest round trips + 750 ms for the agents to prepare)",
+            )
+        if name == "format":
+            sub.add_argument("--yes", action="store_true", help="answer the yes/no question (never the typed one)")
+            sub.add_argument(
+                "--force", action="store_true", help="erase unverified footage too, after a typed confirmation"
             )
         if name == "offload":
             sub.add_argument(
@@ -89,6 +96,8 @@ def run_hosts(args: argparse.Namespace, config: Config) -> bool:
                 report = await hosts.sync_time()
             elif command == "power-off":
                 report = await hosts.power_off()
+            elif command == "format":
+                return await format_hosts(hosts, args)
             else:
                 report = await hosts.offload(args.dest)
             return show(report, args)
@@ -96,6 +105,28 @@ def run_hosts(args: argparse.Namespace, config: Config) -> bool:
             await hosts.close()
 
     return asyncio.run(main())
+
+
+async def format_hosts(hosts: Hosts, args: argparse.Namespace) -> bool:
+    """Every host's plan shown, one question for all (typed when footage would be lost), then each
+    host erases its own (reading its cards again first)."""
+    plan = await hosts.plan_format(force=args.force)
+    print_lines(plan.lines())
+    question = plan.confirmation()
+    if question is None:
+        print(plan.refusal())
+        return False
+    if question.typed is not None:
+        answer = ask(f"{question.question}: ", "--force needs a typed confirmation, so a terminal")
+        if answer != question.typed:
+            print(DECLINED)
+            return False
+    elif not args.yes:
+        answer = ask(f"{question.question} [y/N] ", "format asks before erasing: pass --yes when there is no terminal")
+        if answer.lower() not in ("y", "yes"):
+            print(DECLINED)
+            return False
+    return show(await hosts.execute_format(plan), args)
 
 
 def show(report: HostsReport, args: argparse.Namespace) -> bool:

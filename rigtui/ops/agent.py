@@ -14,6 +14,8 @@ Requests `{"v": 1, "id": N, "op": ...}`; replies `{"v": 1, "id": N, "ok": true, 
 | sync_time | | report (every camera's clock set to this host's) |
 | power_off | | report |
 | check | | report (the preflight report JSON), lines (its text) |
+| format_plan | force | token, lines, erasable, refusal, question ({question, typed} or null) |
+| format_execute | token (of the newest plan) | report (every card read again before anything is erased) |
 | offload | dest (list of local folders; empty: [offload] destinations) | report (offload JSON), lines |
 | bye | | (then the agent ends) |
 
@@ -30,6 +32,7 @@ import json
 import logging
 import math
 import os
+import secrets
 import shutil
 import socket
 import time
@@ -39,10 +42,12 @@ from typing import Any
 
 from rigtui import __version__
 from rigtui.config import Config
+from rigtui.gopro.ledger import Ledger
 from rigtui.gopro.shotlog import ShotLog
 from rigtui.ops.check import check, check_options
 from rigtui.ops.clock import sync_time
 from rigtui.ops.errors import NothingFound, UsageError
+from rigtui.ops.format import FormatPlan, execute_format, plan_format
 from rigtui.ops.offload import OffloadRun, offload_options, open_ledger
 from rigtui.ops.power import power_off
 from rigtui.ops.report import Line
@@ -56,6 +61,7 @@ logger = logging.getLogger(__name__)
 PROTOCOLS = (PROTOCOL,)
 PROGRESS_EVERY_S = 1.0  # offload progress events at most this often
 MAX_AHEAD_S = 60.0  # a record `at` further ahead than this is refused (a controller's clock gone wrong)
+PLAN_LIFETIME_S = 600.0  # a format plan older than this is planned again (the cards may have changed)
 MAX_ERROR = 300  # characters of an error line
 CLOCK_OFFSET_ENV = "RIGTUI_AGENT_CLOCK_OFFSET_S"  # tests: the agent's clock shifted by this many seconds
 REPLY_DELAY_ENV = "RIGTUI_AGENT_REPLY_DELAY_S"  # tests: each reply sent this many seconds late (a slow link)
@@ -109,6 +115,7 @@ class Agent:
         self._send: Callable[[Message], None] = lambda message: None
         self._tasks: set[asyncio.Task[None]] = set()
         self._done = asyncio.Event()
+        self._plans: dict[str, tuple[FormatPlan, Ledger, float]] = {}  # format plans waiting for their execute
 
     def now(self) -> float:
         """The agent's clock (shifted in tests)."""
@@ -173,6 +180,8 @@ class Agent:
             "sync_time": self.sync_time,
             "power_off": self.power_off,
             "check": self.check,
+            "format_plan": self.format_plan,
+            "format_execute": self.format_execute,
             "offload": self.offload,
             "bye": self.bye,
         }
@@ -236,6 +245,31 @@ class Agent:
         report = await check(self.session.rig, check_options(self.config, self.config.rig.prime))
         lines = report.lines(findings_first=True)
         return {"report": report.to_json(), "lines": [{"text": line.text, "problem": line.problem} for line in lines]}
+
+    async def format_plan(self, request: Message) -> Message:
+        """Read every card and plan its erase, as `rigtui format` does; the plan waits here, under a
+        token, for `format_execute` (which reads every card again before it erases anything)."""
+        ledger = await asyncio.to_thread(open_ledger, self.config)
+        plan = await plan_format(self.session.rig, ledger, None, force=_flag(request, "force"), log=self.options.log)
+        token = secrets.token_hex(8)
+        self._plans = {token: (plan, ledger, time.monotonic())}  # only the newest plan can be carried out
+        question = plan.confirmation()
+        return {
+            "token": token,
+            "lines": [{"text": line.text, "problem": line.problem} for line in plan.lines()],
+            "erasable": len(plan.erasable),
+            "refusal": plan.refusal(),
+            "question": None if question is None else {"question": question.question, "typed": question.typed},
+        }
+
+    async def format_execute(self, request: Message) -> Message:
+        token = request.get("token")
+        plan, ledger, made = self._plans.pop(token, (None, None, 0.0)) if isinstance(token, str) else (None, None, 0.0)
+        if plan is None or ledger is None or time.monotonic() - made > PLAN_LIFETIME_S:
+            raise BadRequest("no such format plan here (plan again: a plan is carried out once, within 10 minutes)")
+        if plan.confirmation() is None:
+            raise BadRequest(plan.refusal() or "format: refused")
+        return {"report": (await execute_format(self.session.rig, ledger, plan)).to_json()}
 
     async def offload(self, request: Message) -> Message:
         dest = request.get("dest", [])

@@ -21,12 +21,13 @@ from rigtui.config import Config, HostConfig
 from rigtui.gopro.rig import Outcome
 from rigtui.gopro.snapshot import CameraSnapshot
 from rigtui.ops.errors import UsageError
+from rigtui.ops.format import Confirmation
 from rigtui.ops.report import Line
 from rigtui.remote.hostlink import HostEndpoint, HostError, HostEvent, HostLink
 from rigtui.text import shown
 
 # The actions the agents cannot do yet: an app driving several hosts greys them out.
-NOT_ON_HOSTS = ("copy_settings", "make_prime", "format")
+NOT_ON_HOSTS = ("copy_settings", "make_prime")
 NOT_ON_HOSTS_WHY = "not across hosts yet: run it on each host PC"
 CLOCK_ROUNDS = 12  # `clock` round trips per host
 CLOCK_BEST = 5  # the offsets of the quickest round trips, whose median counts
@@ -143,6 +144,49 @@ class HostsReport:
             "warnings": self.warnings,
             **self.extra,
         }
+
+
+@dataclass(frozen=True)
+class HostsFormatPlan:
+    """Every host's format plan: what each card holds, and the one question for all of them."""
+
+    hosts: list[HostResult]
+
+    def lines(self) -> list[Line]:
+        found = []
+        for result in self.hosts:
+            items = result.reply.get("lines") if isinstance(result.reply.get("lines"), list) else []
+            texts = [i for i in items if isinstance(i, dict) and isinstance(i.get("text"), str)]
+            found += [Line(f"{result.name}/{shown(i['text'], 300)}", i.get("problem") is True) for i in texts]
+            if not result.reply:
+                found.append(Line(f"left out  {result.name}: {result.error}", True))
+        return found
+
+    def refusal(self) -> str | None:
+        """Why nothing will be erased on any host (None when every host's plan may go ahead)."""
+        refused = []
+        for result in self.hosts:
+            why = result.reply.get("refusal")
+            if not result.reply:
+                refused.append(f"{result.name} cannot be reached")
+            elif not result.ok:
+                refused.append(f"{result.name}: {shown(str(why or 'refused'), 200)}")
+        return f"format: refused on every host; {'; '.join(refused)}" if refused else None
+
+    def confirmation(self) -> Confirmation | None:
+        """None when refused; else one question: typed (the number of cameras of every host) when
+        footage would be lost on any host."""
+        if self.refusal() is not None or not self.hosts:
+            return None
+        questions = {r.name: r.reply["question"] for r in self.hosts}
+        count = sum(n for r in self.hosts if isinstance(n := r.reply.get("erasable"), int) and n > 0)
+        texts = " ".join(f"{name}: {shown(str(q.get('question', '')), 300)}" for name, q in questions.items())
+        if any(q.get("typed") for q in questions.values()):
+            return Confirmation(f"{texts} Across hosts, type the number of cameras to erase ({count})", str(count))
+        return Confirmation(f"{texts} Erase the cards of {count} camera(s) on {len(self.hosts)} host(s)?")
+
+    def tokens(self) -> dict[str, str]:
+        return {r.name: str(r.reply["token"]) for r in self.hosts if isinstance(r.reply.get("token"), str)}
 
 
 @dataclass(frozen=True)
@@ -404,6 +448,30 @@ class Hosts:
         not_ready = [r.name for r in results if not r.ok]
         verdict = f"READY: {len(results)} host(s)" if ready else f"NOT READY: {', '.join(not_ready)}"
         return HostsCheck(ready, verdict, lines)
+
+    # -- format ---------------------------------------------------------------------------------------
+    async def plan_format(self, *, force: bool = False) -> HostsFormatPlan:
+        """Every host plans its cards' erase as `rigtui format` does. Across hosts the plan may go ahead
+        only when every host's may (a host that refuses, or cannot be reached, refuses it all)."""
+
+        async def one(link: HostLink) -> HostResult:
+            reply = await link.request("format_plan", ACTION_TIMEOUT_S, force=force)
+            return HostResult(link.name, isinstance(reply.get("question"), dict), None, reply=reply)
+
+        results = await self._each(one, list(self.links))
+        return HostsFormatPlan(results)
+
+    async def execute_format(self, plan: HostsFormatPlan) -> HostsReport:
+        """Carry out every host's plan; each agent reads its cards again before it erases anything."""
+        tokens = plan.tokens()
+
+        async def one(link: HostLink) -> HostResult:
+            reply = await link.request("format_execute", ACTION_TIMEOUT_S, token=tokens[link.name])
+            report = reply.get("report") if isinstance(reply.get("report"), dict) else {}
+            return HostResult(link.name, bool(report.get("ok")), _host_error(report), reply=reply)
+
+        links = [link for link in self.links if link.name in tokens]
+        return self._shutter_report("format", await self._each(one, links), None, {}, None)
 
     async def _everywhere(self, op: str, verb: str) -> HostsReport:
         """One op on every host at once, each camera's outcome merged."""

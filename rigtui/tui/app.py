@@ -33,8 +33,8 @@ from rigtui.ops.check import check, check_options
 from rigtui.ops.clock import sync_time
 from rigtui.ops.condition import acknowledge, condition, problems_first
 from rigtui.ops.errors import UsageError
-from rigtui.ops.format import DECLINED, execute_format, plan_format
-from rigtui.ops.hosts import NOT_ON_HOSTS, NOT_ON_HOSTS_WHY, Hosts, HostsReport, chosen_hosts
+from rigtui.ops.format import DECLINED, FormatPlan, execute_format, plan_format
+from rigtui.ops.hosts import NOT_ON_HOSTS, NOT_ON_HOSTS_WHY, Hosts, HostsFormatPlan, HostsReport, chosen_hosts
 from rigtui.ops.offload import CameraIndexes, OffloadRun, file_line, offload_options
 from rigtui.ops.pi import default_pull_folder, pull, pull_lines, save, save_stacked
 from rigtui.ops.power import power_off, power_off_question
@@ -431,8 +431,16 @@ class RigApp(App[None]):
     def action_format(self) -> None:
         """The same plan and rule as `rigtui format`; here forcing is offered by the typed question."""
 
+        hosts = self.hosts
+        if hosts is not None and self.hosts_refuse_selection("format"):
+            return
+
         async def job() -> None:
-            plan = await plan_format(self.rig, self.ledger, self.targets(), force=True, log=self.shotlog)
+            plan: FormatPlan | HostsFormatPlan = (
+                await hosts.plan_format(force=True)
+                if hosts is not None
+                else await plan_format(self.rig, self.ledger, self.targets(), force=True, log=self.shotlog)
+            )
             self.log_lines(plan.lines())
             question = plan.confirmation()
             if question is None:
@@ -448,8 +456,10 @@ class RigApp(App[None]):
                 )
             if not confirmed:
                 self.log_line(DECLINED)
-                return
-            self.log_report(await execute_format(self.rig, self.ledger, plan))
+            elif isinstance(plan, HostsFormatPlan) and hosts is not None:
+                self.log_hosts_report(await hosts.execute_format(plan))
+            elif isinstance(plan, FormatPlan):
+                self.log_report(await execute_format(self.rig, self.ledger, plan))
 
         self.run_command("format", job)
 
