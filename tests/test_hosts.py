@@ -315,3 +315,27 @@ async def test_format_across_hosts_erases_only_what_every_host_has_verified(
     assert {o.key.split("/")[0] for o in report.outcomes if o.ok} >= {"a", "b"}
     assert not any(s.camera.media.items for name in ("a", "b") for s in rigs[name].servers), "verified: erased"
     assert late.camera.media.items, "the card that changed since the plan is left alone"
+
+
+async def test_copy_settings_from_a_prime_on_one_host_reaches_every_host(
+    rigs: dict[str, SimRig], tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, rigs)
+    prime = rigs["a"].servers[0]
+    prime.camera.set_setting(121, 4)  # the prime's lens: Linear
+    others = [s for s in all_servers(rigs) if s is not prime]
+    assert all(s.camera.settings[121] != 4 for s in others)
+    code, out, err = await run_rigtui(
+        "--config", str(config), "hosts", "copy-settings", "--from", f"a/{prime.camera.serial}"
+    )
+    assert "copy settings: " in out and " of 8 ok on " in out, err + out  # HERO13 lacks some HERO12 options
+    assert all(s.camera.settings[121] == 4 for s in others), "every host's cameras now have the prime's lens"
+    same_model = [s for s in others if s.camera.model == prime.camera.model]
+    assert all(
+        f"/{s.camera.serial}" in line and "settings match the prime" in line
+        for s in same_model
+        for line in out.splitlines()
+        if f"/{s.camera.serial}" in line
+    )
+    code, out, err = await run_rigtui("--config", str(config), "hosts", "copy-settings", "--from", "z/C1")
+    assert code == 1 and "not a HOST/CAMERA" in out, err + out

@@ -1,6 +1,6 @@
-"""`rigtui hosts status | check | record | stop | sync-time | power-off | format | offload`: the
-cameras of every host PC in [[hosts]], each held by its own `rigtui agent`, run as one rig. The
-rules are rigtui.ops.hosts'; this module prints."""
+"""`rigtui hosts status | check | record | stop | sync-time | copy-settings | power-off | format |
+offload`: the cameras of every host PC in [[hosts]], each held by its own `rigtui agent`, run as
+one rig. The rules are rigtui.ops.hosts'; this module prints."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from rigtui.ops.errors import UsageError
 from rigtui.ops.format import DECLINED
 from rigtui.ops.hosts import Hosts, HostsReport, chosen_hosts, report_lines, status_lines
 from rigtui.ops.report import Line
+from rigtui.ops.settings import prime_of, require_prime
 from rigtui.remote.hostlink import HostEvent
+from rigtui.userstate import UserState
 
 COMMANDS = {
     "status": "every host's agent and cameras",
@@ -23,6 +25,7 @@ COMMANDS = {
     "stop": "stop every host's cameras",
     "sync-time": "set every camera's clock to its host's (the hosts' clocks kept together by chrony or PTP)",
     "power-off": "put every host's cameras to sleep (over USB nothing wakes them)",
+    "copy-settings": "copy the prime's settings (HOST/CAMERA) onto every other camera of every host",
     "format": "erase every host's SD cards, by the rules of `rigtui format` on each host (asks first)",
     "offload": "each host offloads its cameras into take folders on its own disks, verified",
 }
@@ -50,6 +53,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                 metavar="MS",
                 help="start this far ahead (default: 3 slowest round trips + 750 ms for the agents to prepare)",
             )
+        if name == "copy-settings":
+            sub.add_argument("--from", dest="from_", metavar="HOST/CAMERA", help="the prime (default: [rig] prime)")
         if name == "format":
             sub.add_argument("--yes", action="store_true", help="answer the yes/no question (never the typed one)")
             sub.add_argument(
@@ -96,6 +101,9 @@ def run_hosts(args: argparse.Namespace, config: Config) -> bool:
                 report = await hosts.sync_time()
             elif command == "power-off":
                 report = await hosts.power_off()
+            elif command == "copy-settings":
+                prime = require_prime(prime_of(config, UserState.load(), args.from_), "copy-settings")
+                report = await hosts.copy_settings(prime)
             elif command == "format":
                 return await format_hosts(hosts, args)
             else:

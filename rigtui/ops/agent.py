@@ -14,6 +14,8 @@ Requests `{"v": 1, "id": N, "op": ...}`; replies `{"v": 1, "id": N, "ok": true, 
 | sync_time | | report (every camera's clock set to this host's) |
 | power_off | | report |
 | check | | report (the preflight report JSON), lines (its text) |
+| prime_settings | camera (this host's key) | prime (model, settings, preset) |
+| copy_settings | prime (as prime_settings gives it) | report |
 | format_plan | force | token, lines, erasable, refusal, question ({question, typed} or null) |
 | format_execute | token (of the newest plan) | report (every card read again before anything is erased) |
 | offload | dest (list of local folders; empty: [offload] destinations) | report (offload JSON), lines |
@@ -42,6 +44,7 @@ from typing import Any
 
 from rigtui import __version__
 from rigtui.config import Config
+from rigtui.gopro.errors import CameraError
 from rigtui.gopro.ledger import Ledger
 from rigtui.gopro.shotlog import ShotLog
 from rigtui.ops.check import check, check_options
@@ -52,6 +55,7 @@ from rigtui.ops.offload import OffloadRun, offload_options, open_ledger
 from rigtui.ops.power import power_off
 from rigtui.ops.report import Line
 from rigtui.ops.rig import RigSession, status
+from rigtui.ops.settings import PrimeSettings, copy_from, read_prime
 from rigtui.ops.shutter import readiness, record, record_options, stop
 from rigtui.remote.hostlink import PROTOCOL, REQUEST_LIMIT, ByteSource, read_lines
 from rigtui.text import shown
@@ -180,6 +184,8 @@ class Agent:
             "sync_time": self.sync_time,
             "power_off": self.power_off,
             "check": self.check,
+            "prime_settings": self.prime_settings,
+            "copy_settings": self.copy_settings,
             "format_plan": self.format_plan,
             "format_execute": self.format_execute,
             "offload": self.offload,
@@ -245,6 +251,23 @@ class Agent:
         report = await check(self.session.rig, check_options(self.config, self.config.rig.prime))
         lines = report.lines(findings_first=True)
         return {"report": report.to_json(), "lines": [{"text": line.text, "problem": line.problem} for line in lines]}
+
+    async def prime_settings(self, request: Message) -> Message:
+        """The settings of one of this host's cameras, for copying onto every host's cameras."""
+        camera = request.get("camera")
+        if not isinstance(camera, str):
+            raise BadRequest("camera must be a camera's key")
+        try:
+            return {"prime": (await read_prime(self.session.rig, camera)).to_json()}
+        except CameraError as exc:
+            raise BadRequest(f"prime: {exc}") from None
+
+    async def copy_settings(self, request: Message) -> Message:
+        try:
+            prime = PrimeSettings.from_json(request.get("prime"))
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+        return {"report": (await copy_from(self.session.rig, prime)).to_json()}
 
     async def format_plan(self, request: Message) -> Message:
         """Read every card and plan its erase, as `rigtui format` does; the plan waits here, under a

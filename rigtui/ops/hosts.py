@@ -26,9 +26,6 @@ from rigtui.ops.report import Line
 from rigtui.remote.hostlink import HostEndpoint, HostError, HostEvent, HostLink
 from rigtui.text import shown
 
-# The actions the agents cannot do yet: an app driving several hosts greys them out.
-NOT_ON_HOSTS = ("copy_settings", "make_prime")
-NOT_ON_HOSTS_WHY = "not across hosts yet: run it on each host PC"
 CLOCK_ROUNDS = 12  # `clock` round trips per host
 CLOCK_BEST = 5  # the offsets of the quickest round trips, whose median counts
 PREPARE_S = 0.75  # what an agent needs before a release: a fresh poll, the readiness check, the take logged
@@ -448,6 +445,26 @@ class Hosts:
         not_ready = [r.name for r in results if not r.ok]
         verdict = f"READY: {len(results)} host(s)" if ready else f"NOT READY: {', '.join(not_ready)}"
         return HostsCheck(ready, verdict, lines)
+
+    # -- settings -------------------------------------------------------------------------------------
+    async def copy_settings(self, prime: str) -> HostsReport:
+        """The prime (HOST/CAMERA) read on its host, then its settings copied onto every other camera
+        of every host, each host's cameras by that host's agent."""
+        host, _, camera = prime.partition("/")
+        link = next((link for link in self.links if link.name == host), None)
+        if link is None or not camera:
+            return HostsReport("copy settings", [], [], [f"prime {prime!r} is not a HOST/CAMERA of these hosts"])
+        try:
+            settings = (await link.request("prime_settings", ACTION_TIMEOUT_S, camera=camera)).get("prime")
+        except HostError as exc:
+            return HostsReport("copy settings", [], [], [f"prime: {exc}"])
+
+        async def one(target: HostLink) -> HostResult:
+            reply = await target.request("copy_settings", ACTION_TIMEOUT_S, prime=settings)
+            report = reply.get("report") if isinstance(reply.get("report"), dict) else {}
+            return HostResult(target.name, bool(report.get("ok")), _host_error(report), reply=reply)
+
+        return self._shutter_report("copy settings", await self._each(one), None, {}, None)
 
     # -- format ---------------------------------------------------------------------------------------
     async def plan_format(self, *, force: bool = False) -> HostsFormatPlan:

@@ -34,7 +34,7 @@ from rigtui.ops.clock import sync_time
 from rigtui.ops.condition import acknowledge, condition, problems_first
 from rigtui.ops.errors import UsageError
 from rigtui.ops.format import DECLINED, FormatPlan, execute_format, plan_format
-from rigtui.ops.hosts import NOT_ON_HOSTS, NOT_ON_HOSTS_WHY, Hosts, HostsFormatPlan, HostsReport, chosen_hosts
+from rigtui.ops.hosts import Hosts, HostsFormatPlan, HostsReport, chosen_hosts
 from rigtui.ops.offload import CameraIndexes, OffloadRun, file_line, offload_options
 from rigtui.ops.pi import default_pull_folder, pull, pull_lines, save, save_stacked
 from rigtui.ops.power import power_off, power_off_question
@@ -311,7 +311,7 @@ class RigApp(App[None]):
         belong to the main screen only (False hides them on the others)."""
         if action not in EVERY_SCREEN and len(self.screen_stack) > 1:
             return False
-        if action in self.busy_actions or (self.hosts is not None and action in NOT_ON_HOSTS):
+        if action in self.busy_actions:
             return None
         if action in ("record", "stop", "sync_time", "format", "power_off", "download", "copy_settings"):
             return True if action in self._actions_that_apply() else None
@@ -413,6 +413,11 @@ class RigApp(App[None]):
         self.run_command("sync_time", job)
 
     def action_copy_settings(self) -> None:
+        if self.hosts is not None:
+            hosts, prime = self.hosts, self.prime
+            self.hosts_everywhere("copy_settings", lambda: hosts.copy_settings(prime))
+            return
+
         async def job() -> None:
             report = await copy_settings(self.rig, self.prime, self.targets())
             self.log_report(report, f"copy settings from {self.name_of(self.prime)}")
@@ -663,8 +668,6 @@ class RigApp(App[None]):
         for binding, _ in self.bindings_in_front():
             key = self.keymap_overrides.get(binding.id or "", binding.key)
             text = HELP_TEXT.get(binding.id or "") or binding.description or TEXTUAL_HELP.get(binding.action, "")
-            if self.hosts is not None and binding.action in NOT_ON_HOSTS:
-                text = f"{text} ({NOT_ON_HOSTS_WHY})"
             keys.append((key_names(key), text))
         keys.append(("ctrl+p", "command palette: actions, jump to a camera"))
         self.push_screen(HelpScreen(keys))
@@ -778,7 +781,6 @@ class RigApp(App[None]):
         self.log_line(f"hosts mode: starting the agents on {names}")
         await self.hosts.open()
         self.log_lines(self.hosts.link_lines())
-        self.say(f"hosts mode: sync time, copy settings, prime, format, power off and check are {NOT_ON_HOSTS_WHY}")
         self.post_message(SnapshotsUpdated(self.hosts.snapshots()))
         self.poll()
 
