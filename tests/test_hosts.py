@@ -22,6 +22,7 @@ from conftest import make_options, run_rigtui
 from rigtui.config import parse
 from rigtui.ops.agent import CLOCK_OFFSET_ENV
 from rigtui.ops.hosts import Hosts, chosen_hosts, clock_from
+from rigtui.ops.settings import PrimeSettings
 from rigtui.sim.rig import SimRig
 
 HOSTS = ("a", "b", "c")
@@ -339,3 +340,21 @@ async def test_copy_settings_from_a_prime_on_one_host_reaches_every_host(
     )
     code, out, err = await run_rigtui("--config", str(config), "hosts", "copy-settings", "--from", "z/C1")
     assert code == 1 and "not a HOST/CAMERA" in out, err + out
+
+
+def test_a_prime_from_another_host_is_taken_only_when_every_field_is_what_it_should_be() -> None:
+    good = {"camera": "C1", "model": "HERO12", "settings": {"2": 1, "121": 4}, "preset": {"title_id": 3, "mode": 1}}
+    prime = PrimeSettings.from_json(good)
+    assert prime.settings == {2: 1, 121: 4} and prime.preset is not None and prime.preset.title_id == 3
+    for bad in (
+        [],
+        good | {"model": "HERO9"},
+        good | {"settings": {"2": True}},
+        good | {"settings": {"2": "1"}},
+        good | {"settings": {"two": 1}},
+        good | {"settings": {str(n): 1 for n in range(600)}},
+        good | {"preset": {"title_id": "3"}},
+        good | {"camera": "x" * 500},
+    ):
+        with pytest.raises(ValueError):
+            PrimeSettings.from_json(bad)
