@@ -251,6 +251,10 @@ class Hosts:
 
         await asyncio.gather(*(host_loop(link) for link in self.links))
 
+    async def poll_all(self) -> None:
+        """Every host's status now (after an action, so what the operator sees next is its result)."""
+        await asyncio.gather(*(self.poll(link) for link in self.links))
+
     async def poll(self, link: HostLink) -> None:
         """One host's status, within STATUS_TIMEOUT_S: its cameras, or why they are not known now."""
         try:

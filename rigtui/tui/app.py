@@ -824,6 +824,7 @@ class RigApp(App[None]):
             spread = report.extra.get("host_spread_ms")
             self.last_spread_ms = spread if isinstance(spread, float | int) else None
             self.log_hosts_report(report)
+            await hosts.poll_all()  # the rows show it at once, and stop applies
 
         self.run_command("record", job)
 
@@ -834,6 +835,8 @@ class RigApp(App[None]):
 
         async def job() -> None:
             self.log_hosts_report(await run())
+            if self.hosts is not None:
+                await self.hosts.poll_all()
 
         self.run_command(action, job)
 
@@ -844,6 +847,7 @@ class RigApp(App[None]):
 
         async def job() -> None:
             self.log_hosts_report(await hosts.stop())
+            await hosts.poll_all()
 
         self.run_command("stop", job)
 
