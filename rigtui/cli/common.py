@@ -9,9 +9,10 @@ import signal
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from rigtui.ops.errors import UsageError
+from rigtui.ops.format import DECLINED, Confirmation
 from rigtui.ops.report import Line
 
 
@@ -77,6 +78,35 @@ def ask(question: str, why: str) -> str:
     if not sys.stdin.isatty():
         raise UsageError(why)
     return input(question).strip()
+
+
+def confirmed_erase(plan: ErasePlan, yes: bool) -> bool:
+    """Show a format plan and ask its question (typed when footage would be lost; `--yes` answers
+    only the yes/no one); False, saying why, when nothing is to be erased."""
+    print_lines(plan.lines())
+    question = plan.confirmation()
+    if question is None:
+        print(plan.refusal())
+        return False
+    if question.typed is not None:
+        answer = ask(f"{question.question}: ", "--force needs a typed confirmation, so a terminal")
+        agreed = answer == question.typed
+    elif yes:
+        agreed = True
+    else:
+        answer = ask(f"{question.question} [y/N] ", "format asks before erasing: pass --yes when there is no terminal")
+        agreed = answer.lower() in ("y", "yes")
+    if not agreed:
+        print(DECLINED)
+    return agreed
+
+
+class ErasePlan(Protocol):
+    """A format plan, on one host or across hosts: what it will erase and what to ask first."""
+
+    def lines(self) -> list[Line]: ...
+    def confirmation(self) -> Confirmation | None: ...
+    def refusal(self) -> str | None: ...
 
 
 def stop_signal() -> asyncio.Event:

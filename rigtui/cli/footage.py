@@ -9,13 +9,13 @@ import asyncio
 import sys
 from typing import TextIO
 
-from rigtui.cli.common import ask, emit_json, print_lines
+from rigtui.cli.common import confirmed_erase, emit_json, print_lines
 from rigtui.cli.rig import add_rig_command, print_report
 from rigtui.config import Config
 from rigtui.gopro.offload import FileTask
 from rigtui.gopro.shotlog import ShotLog
 from rigtui.ops.copies import list_copies
-from rigtui.ops.format import DECLINED, execute_format, plan_format
+from rigtui.ops.format import execute_format, plan_format
 from rigtui.ops.offload import CameraIndexes, OffloadRun, file_line, offload_options, open_ledger
 from rigtui.ops.rig import RigSession
 from rigtui.userstate import UserState
@@ -144,19 +144,6 @@ async def format_rig(session: RigSession, args: argparse.Namespace, config: Conf
     """Plan, show what each card holds, ask (typed count when footage would be lost), then erase."""
     ledger = await asyncio.to_thread(open_ledger, config)
     plan = await plan_format(session.rig, ledger, args.select, force=args.force, log=ShotLog())
-    print_lines(plan.lines())
-    question = plan.confirmation()
-    if question is None:
-        print(plan.refusal())
+    if not confirmed_erase(plan, args.yes):
         return False
-    if question.typed is not None:
-        answer = ask(f"{question.question}: ", "--force needs a typed confirmation, so a terminal")
-        if answer != question.typed:
-            print(DECLINED)
-            return False
-    elif not args.yes:
-        answer = ask(f"{question.question} [y/N] ", "format asks before erasing: pass --yes when there is no terminal")
-        if answer.lower() not in ("y", "yes"):
-            print(DECLINED)
-            return False
     return print_report(await execute_format(session.rig, ledger, plan), args)

@@ -8,10 +8,9 @@ import argparse
 import asyncio
 import sys
 
-from rigtui.cli.common import ask, describe, emit_json, print_lines
+from rigtui.cli.common import confirmed_erase, describe, emit_json, print_lines
 from rigtui.config import Config
 from rigtui.ops.errors import UsageError
-from rigtui.ops.format import DECLINED
 from rigtui.ops.hosts import Hosts, HostsReport, chosen_hosts, report_lines, status_lines
 from rigtui.ops.report import Line
 from rigtui.ops.settings import prime_of, require_prime
@@ -119,21 +118,8 @@ async def format_hosts(hosts: Hosts, args: argparse.Namespace) -> bool:
     """Every host's plan shown, one question for all (typed when footage would be lost), then each
     host erases its own (reading its cards again first)."""
     plan = await hosts.plan_format(force=args.force)
-    print_lines(plan.lines())
-    question = plan.confirmation()
-    if question is None:
-        print(plan.refusal())
+    if not confirmed_erase(plan, args.yes):
         return False
-    if question.typed is not None:
-        answer = ask(f"{question.question}: ", "--force needs a typed confirmation, so a terminal")
-        if answer != question.typed:
-            print(DECLINED)
-            return False
-    elif not args.yes:
-        answer = ask(f"{question.question} [y/N] ", "format asks before erasing: pass --yes when there is no terminal")
-        if answer.lower() not in ("y", "yes"):
-            print(DECLINED)
-            return False
     return show(await hosts.execute_format(plan), args)
 
 
