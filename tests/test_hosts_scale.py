@@ -1,18 +1,28 @@
 """A rig bigger than one computer: 4 host PCs x 25 simulated cameras (each host a local agent with
 its own rig on its own loopback range). One CLI command records all 100 and one stops them, and the
-offload verifies every file on every host."""
+offload verifies every file on every host; one TUI session records and stops all 100, and a host
+killed mid-session is reported while the others go on."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from conftest import run_rigtui
 from test_hosts import agent_command, host_table, rig_per_host
+from test_tui import cell, log_text, until
 
+from rigtui.config import parse
+from rigtui.gopro.ledger import Ledger
+from rigtui.ops.rig import rig_options
 from rigtui.sim.rig import SimRig
+from rigtui.tui import make_app
+from rigtui.tui.camera_table import CameraTable
+from rigtui.userstate import UserState
 
 HOSTS = ("north", "east", "south", "west")
 PER_HOST = 25
@@ -57,3 +67,46 @@ async def test_one_command_records_and_stops_four_hosts_of_25_and_the_offload_ve
     files = [f for h in json.loads(out)["hosts"] for f in h["report"]["files"]]
     assert {f["camera"] for f in files} == {s.camera.serial for s in servers}
     assert all(f["state"] == "verified" for f in files)
+
+
+async def test_one_tui_session_drives_four_hosts_of_25_and_a_dead_host_fails_alone(
+    rigs: dict[str, SimRig], tmp_path: Path
+) -> None:
+    config = parse(config_text(rigs, tmp_path))
+    app = make_app(
+        config,
+        rig_options(config, discover=False),
+        state=UserState(path=tmp_path / "state.toml"),
+        log_dir=tmp_path / "logs",
+        ledger=Ledger(tmp_path / "ledger.jsonl"),
+    )
+    keys = {name: [f"{name}/{s.camera.serial}" for s in rig.servers] for name, rig in rigs.items()}
+    servers = servers_of(rigs)
+    async with app.run_test(size=(100, 30)) as pilot:
+        table = app.query_one(CameraTable)
+        await until(pilot, lambda: len(table.shown) == 100, 90)
+        await pilot.press("r")
+        await until(pilot, lambda: all(s.camera.encoding for s in servers), 60)
+        await until(pilot, lambda: "record: 100 of 100 ok on 4 of 4 hosts" in log_text(app), 30)
+        every = [k for name in HOSTS for k in keys[name]]
+        assert all(cell(app, k, "state") == "● REC" for k in every), "the rows show the record before its report"
+
+        await pilot.press("s")
+        try:
+            await until(pilot, lambda: not any(s.camera.encoding for s in servers), 60)
+        except AssertionError:
+            still = [s.camera.serial for s in servers if s.camera.encoding]
+            raise AssertionError(f"still recording: {still}\n{log_text(app)}") from None
+        await until(pilot, lambda: "stop: 100 of 100 ok on 4 of 4 hosts" in log_text(app), 30)
+
+        assert app.hosts is not None
+        os.kill(app.hosts.hello["west"]["pid"], signal.SIGKILL)  # a host PC dies mid-session
+        await until(pilot, lambda: "west: offline" in log_text(app), 30)
+        await until(pilot, lambda: "west 0/25" in str(app.query_one("#summary").render()), 20)
+        assert all(cell(app, k, "state").endswith(("OFFLINE", "NOT REC")) for k in keys["west"])
+        others = [k for name in HOSTS[:3] for k in keys[name]]
+        try:  # the other hosts carry on (their cameras busy a moment while they close their files)
+            await until(pilot, lambda: all(cell(app, k, "state") == "✓ READY" for k in others), 30)
+        except AssertionError:
+            states = {k: cell(app, k, "state") for k in others if cell(app, k, "state") != "✓ READY"}
+            raise AssertionError(f"not ready: {states}\n{log_text(app)}") from None

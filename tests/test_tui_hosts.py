@@ -62,7 +62,9 @@ async def test_the_app_drives_every_host_and_a_dead_host_goes_offline_alone(
         table = app.query_one(CameraTable)
         await until(pilot, lambda: set(table.shown) == set(every), 60)
         await until(pilot, lambda: all(cell(app, k, "state") == "✓ READY" for k in every), 20)
-        assert cell(app, every[0], "name").strip().startswith("left/")
+        host, camera = every[0].split("/")
+        assert (cell(app, every[0], "host"), cell(app, every[0], "name").strip()) == (host, camera), "a Host column"
+        assert app.query_one(CameraTable).columns[1].label == "Host"
         await until(pilot, lambda: "left 2/2 · right 3/3" in str(app.query_one("#summary").render()))
         assert app.rig.links == {}, "no local cameras are held in hosts mode"
 

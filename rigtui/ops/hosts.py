@@ -37,6 +37,17 @@ STATUS_TIMEOUT_S = 3.0  # a host slower than this to answer a poll shows its cam
 MAX_TEXT = 300  # characters of any text field from an agent's snapshot
 
 
+def host_key(host: str, camera: object) -> str:
+    """A camera's key across hosts: HOST/CAMERA (camera keys never hold a slash)."""
+    return f"{host}/{camera}"
+
+
+def split_host_key(key: str) -> tuple[str, str]:
+    """(host, camera) of a HOST/CAMERA key; ("", key) for a camera of this computer."""
+    host, sep, camera = key.partition("/")
+    return (host, camera) if sep else ("", key)
+
+
 def host_endpoint(host: HostConfig) -> HostEndpoint:
     return HostEndpoint(host.name, host.ssh, host.command, tuple(host.cameras), host.direct, host.identity_file or None)
 
@@ -268,7 +279,7 @@ class Hosts:
             return
         self.poll_errors.pop(link.name, None)
         self.last[link.name] = found
-        self.cameras[link.name] = [s.key.partition("/")[2] for s in found]
+        self.cameras[link.name] = [split_host_key(s.key)[1] for s in found]
 
     def snapshots(self) -> list[CameraSnapshot]:
         """Every host's cameras (keys HOST/CAMERA); a host offline, or whose poll failed, shows its
@@ -282,7 +293,7 @@ class Hosts:
         error = self._host_error(link)
         known = self.last.get(link.name)
         if known is None:  # never polled: the cameras its hello named
-            known = [_unknown_camera(f"{link.name}/{key}") for key in self.cameras.get(link.name, [])]
+            known = [_unknown_camera(host_key(link.name, key)) for key in self.cameras.get(link.name, [])]
             error = error or f"{link.name}: waiting for the first status"
         if error is None:
             return known
@@ -325,7 +336,7 @@ class Hosts:
         """The host's cameras as HOST/CAMERA outcomes: from its report, or all failed with the host's error."""
         if report is None:
             return [
-                Outcome(f"{result.name}/{key}", False, result.error or "host failed")
+                Outcome(host_key(result.name, key), False, result.error or "host failed")
                 for key in self.cameras.get(result.name, [])
             ] or [Outcome(f"{result.name}/*", False, result.error or "host failed")]
         outcomes = []
@@ -334,7 +345,7 @@ class Hosts:
                 ms = item.get("response_ms")
                 outcomes.append(
                     Outcome(
-                        f"{result.name}/{item.get('camera')}",
+                        host_key(result.name, item.get("camera")),
                         item.get("ok") is True,
                         str(item.get("detail", "")),
                         ms if isinstance(ms, int | float) else None,
@@ -454,7 +465,7 @@ class Hosts:
     async def copy_settings(self, prime: str) -> HostsReport:
         """The prime (HOST/CAMERA) read on its host, then its settings copied onto every other camera
         of every host, each host's cameras by that host's agent."""
-        host, _, camera = prime.partition("/")
+        host, camera = split_host_key(prime)
         link = next((link for link in self.links if link.name == host), None)
         if link is None or not camera:
             return HostsReport("copy settings", [], [], [f"prime {prime!r} is not a HOST/CAMERA of these hosts"])
@@ -562,7 +573,7 @@ class Hosts:
             if not result.reply:
                 outcomes += self._camera_outcomes(result, None)
             outcomes += [
-                Outcome(f"{result.name}/{f.get('camera')}", f.get("state") == "verified", _file_detail(f))
+                Outcome(host_key(result.name, f.get("camera")), f.get("state") == "verified", _file_detail(f))
                 for f in files
                 if isinstance(f, dict)
             ]
@@ -632,7 +643,7 @@ def status_lines(report: HostsReport) -> list[Line]:
 
 
 def _camera_line(host: str, c: dict[str, Any]) -> str:
-    key = f"{host}/{c.get('key')}"
+    key = host_key(host, c.get("key"))
     if not c.get("online"):
         return f"  {key:32} OFFLINE {c.get('last_error') or ''}".rstrip()
     battery = "USB" if not c.get("battery_present") else f"{c.get('battery_percent')}%"
@@ -708,7 +719,7 @@ def snapshot_from_json(host: str, data: object) -> CameraSnapshot | None:
         if isinstance(value, str):
             value = shown(value, MAX_TEXT)
         values[name] = float(value) if float in kinds and type(value) is int else value
-    values["key"] = f"{host}/{shown(data['key'], MAX_TEXT)}"
+    values["key"] = host_key(host, shown(data["key"], MAX_TEXT))
     return CameraSnapshot(**values)  # type: ignore[arg-type]
 
 

@@ -191,7 +191,7 @@ class RigApp(App[None]):
     def compose(self) -> ComposeResult:
         yield SummaryBar(id="summary")
         yield MessageLine(id="message")
-        yield CameraTable(id="cameras")
+        yield CameraTable(hosts=self.hosts is not None, id="cameras")
         yield Input(placeholder="filter: serial, nickname or model (Enter keeps, Escape clears)", id="filter")
         if self.pis:
             yield PiPane(id="pis")
@@ -462,7 +462,7 @@ class RigApp(App[None]):
             if not confirmed:
                 self.log_line(DECLINED)
             elif isinstance(plan, HostsFormatPlan) and hosts is not None:
-                self.log_hosts_report(await hosts.execute_format(plan))
+                await self.show_hosts_report(await hosts.execute_format(plan))
             elif isinstance(plan, FormatPlan):
                 self.log_report(await execute_format(self.rig, self.ledger, plan))
 
@@ -474,7 +474,7 @@ class RigApp(App[None]):
             if not await self.push_screen_wait(ConfirmScreen(title, details, "Power off", danger=True)):
                 self.log_line("power off: cancelled")
             elif self.hosts is not None:
-                self.log_hosts_report(await self.hosts.power_off())
+                await self.show_hosts_report(await self.hosts.power_off())
             else:
                 self.log_report(await power_off(self.rig, self.targets()))
 
@@ -792,6 +792,14 @@ class RigApp(App[None]):
         else:
             self.log_line(event.text, error=event.problem)
 
+    async def show_hosts_report(self, report: HostsReport) -> None:
+        """After an action: every host read at once and the rows redrawn, then the report logged, so
+        what the operator reads and the keys that apply (stop after record) follow what just happened."""
+        if self.hosts is not None:
+            await self.hosts.poll_all()
+            self.show_snapshots(SnapshotsUpdated(self.hosts.snapshots()))
+        self.log_hosts_report(report)
+
     def log_hosts_report(self, report: HostsReport) -> None:
         for line in report.lines(force_hint="record anyway"):
             self.log_line(line.text, error=line.problem)
@@ -823,8 +831,7 @@ class RigApp(App[None]):
                 report = await hosts.record(force=True)
             spread = report.extra.get("host_spread_ms")
             self.last_spread_ms = spread if isinstance(spread, float | int) else None
-            self.log_hosts_report(report)
-            await hosts.poll_all()  # the rows show it at once, and stop applies
+            await self.show_hosts_report(report)
 
         self.run_command("record", job)
 
@@ -834,9 +841,7 @@ class RigApp(App[None]):
             return
 
         async def job() -> None:
-            self.log_hosts_report(await run())
-            if self.hosts is not None:
-                await self.hosts.poll_all()
+            await self.show_hosts_report(await run())
 
         self.run_command(action, job)
 
@@ -846,8 +851,7 @@ class RigApp(App[None]):
             return
 
         async def job() -> None:
-            self.log_hosts_report(await hosts.stop())
-            await hosts.poll_all()
+            await self.show_hosts_report(await hosts.stop())
 
         self.run_command("stop", job)
 

@@ -37,6 +37,7 @@ from rigtui.ops.condition import (
     Condition,
     condition,
 )
+from rigtui.ops.hosts import split_host_key
 
 Row = tuple[CameraSnapshot, str, bool]  # (snapshot, name shown, selected)
 Cell = tuple[str, str]  # (text, style): cheap to build and compare; styled only when drawn
@@ -81,7 +82,9 @@ COLUMNS = (
     Column("clock", "Clock", 7, _clock),
     Column("error", "Last error", 0, lambda s, n: natural(s.last_error) if s.last_error else None),
 )
-COLUMN_INDEX = {column.key: index for index, column in enumerate(COLUMNS)}
+# Across hosts ([[hosts]]) a Host column follows the status, and the Camera column shows the camera alone.
+HOST_COLUMN = Column("host", "Host", 11, lambda s, n: natural(split_host_key(s.key)[0]))
+HOST_COLUMNS = (COLUMNS[0], HOST_COLUMN, *COLUMNS[1:])
 
 # Plain ANSI colour names, so a 16-colour terminal shows red as red; the word reads without colour.
 # Red is for problems only: the loudest (reversed) is a camera that should record and does not.
@@ -161,16 +164,18 @@ def fit(text: str, width: int) -> str:
     return set_cell_size(text, width - 1) + "…" if width > 0 else ""
 
 
-def column_widths(width: int) -> list[int]:
+def column_widths(width: int, columns: tuple[Column, ...] = COLUMNS) -> list[int]:
     """Each column's width with its gap; the last (no gap) takes what is left."""
-    fixed = [column.width for column in COLUMNS[:-1]]
+    fixed = [column.width for column in columns[:-1]]
     return [*fixed, max(0, width - sum(fixed))]
 
 
-def line_strip(cells: Iterable[tuple[str, Style]], width: int, base: Style) -> Strip:
+def line_strip(
+    cells: Iterable[tuple[str, Style]], width: int, base: Style, columns: tuple[Column, ...] = COLUMNS
+) -> Strip:
     """One line of cells at the columns' widths, the last one clipped at the edge."""
     *texts, (last_text, last_style) = cells
-    *widths, last_width = column_widths(width)
+    *widths, last_width = column_widths(width, columns)
     segments = []
     gap = Segment(" ", base)
     for (text, style), column_width in zip(texts, widths, strict=True):
@@ -216,8 +221,12 @@ class CameraTable(ScrollView, can_focus=True):
         Binding("exclamation_mark", "sort_reverse", "Reverse the sort order", id="sort_reverse", show=False),
     ]
 
-    def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(
+        self, *, hosts: bool = False, name: str | None = None, id: str | None = None, classes: str | None = None
+    ) -> None:
         super().__init__(name=name, id=id, classes=classes)
+        self.columns = HOST_COLUMNS if hosts else COLUMNS
+        self.column_index = {column.key: index for index, column in enumerate(self.columns)}
         self.shown: dict[str, Cells] = {}  # key -> cells, in the order shown
         self.sort_column = "state"  # the default: problems first, then by key
         self.sort_reverse = False
@@ -253,7 +262,7 @@ class CameraTable(ScrollView, can_focus=True):
         for key in removed:
             del self._rows[key], self._drawn[key], self._values[key], self.shown[key]
             self._strips.pop(key, None)
-        sort_value = COLUMNS[COLUMN_INDEX[self.sort_column]].sort_value
+        sort_value = self.columns[self.column_index[self.sort_column]].sort_value
         reorder = bool(removed)
         redraw = set()
         for row in changed:
@@ -264,7 +273,7 @@ class CameraTable(ScrollView, can_focus=True):
             if snap.key not in self._values or self._values[snap.key] != value:
                 self._values[snap.key] = value
                 reorder = True
-            cells = render_cells(*row)
+            cells = self.cells_of(row)
             if self.shown.get(snap.key) != cells:
                 self.shown[snap.key] = cells  # in place: a camera already shown keeps its position
                 self._strips.pop(snap.key, None)
@@ -273,6 +282,15 @@ class CameraTable(ScrollView, can_focus=True):
             self._reorder(redraw)
         else:
             self._refresh_rows(lambda index: self._order[index] in redraw)
+
+    def cells_of(self, row: Row) -> Cells:
+        """A row's cells; across hosts the host in its own column and the camera's own name after it."""
+        snap, name, selected = row
+        if self.columns is not HOST_COLUMNS:
+            return render_cells(snap, name, selected)
+        host, camera = split_host_key(snap.key)
+        status, *rest = render_cells(snap, camera if name == snap.key else name, selected)
+        return (status, (host, "bold" if selected else ""), *rest)
 
     def _reorder(self, redraw: set[str]) -> None:
         """Sort by the sort column, keep the cursor on its camera, refresh the visible lines that differ."""
@@ -312,7 +330,7 @@ class CameraTable(ScrollView, can_focus=True):
         self._cursor_row = max(index, 0)
 
     def _resort(self) -> None:
-        sort_value = COLUMNS[COLUMN_INDEX[self.sort_column]].sort_value
+        sort_value = self.columns[self.column_index[self.sort_column]].sort_value
         self._values = {key: sort_value(row[0], row[1]) for key, row in self._rows.items()}
         self._reorder(set())
         self.refresh_line(0)  # the header's ▲/▼ moved
@@ -324,7 +342,7 @@ class CameraTable(ScrollView, can_focus=True):
         self._resort()
 
     def get_cell(self, key: str, column: str) -> Text:
-        return to_text(self.shown[key][COLUMN_INDEX[column]])
+        return to_text(self.shown[key][self.column_index[column]])
 
     def get_row_index(self, key: str) -> int:
         return self._index[key]
@@ -382,8 +400,8 @@ class CameraTable(ScrollView, can_focus=True):
         self.move_cursor(row=len(self._order) - 1)
 
     def action_sort_step(self, step: int) -> None:
-        index = (COLUMN_INDEX[self.sort_column] + step) % len(COLUMNS)
-        self.sort_by(COLUMNS[index].key)
+        index = (self.column_index[self.sort_column] + step) % len(self.columns)
+        self.sort_by(self.columns[index].key)
 
     def action_sort_reverse(self) -> None:
         self.sort_by(self.sort_column, not self.sort_reverse)
@@ -395,7 +413,8 @@ class CameraTable(ScrollView, can_focus=True):
             return
         if offset.y == 0:
             edge = 0
-            for column, width in zip(COLUMNS, column_widths(self.scrollable_content_region.width), strict=True):
+            widths = column_widths(self.scrollable_content_region.width, self.columns)
+            for column, width in zip(self.columns, widths, strict=True):
                 edge += width
                 if offset.x < edge:
                     self.sort_by(column.key, column.key == self.sort_column and not self.sort_reverse)
@@ -437,10 +456,10 @@ class CameraTable(ScrollView, can_focus=True):
         base = self.rich_style
         if cursor is not None:
             base += self.get_component_rich_style("camera-table--cursor")
-        return line_strip(((text, base + Style.parse(style)) for text, style in cells), width, base)
+        return line_strip(((text, base + Style.parse(style)) for text, style in cells), width, base, self.columns)
 
     def _header(self, width: int) -> Strip:
         base = self.rich_style + self.get_component_rich_style("camera-table--header")
         mark = "▼" if self.sort_reverse else "▲"
-        labels = ((column.label + (mark if column.key == self.sort_column else ""), base) for column in COLUMNS)
-        return line_strip(labels, width, base)
+        labels = ((column.label + (mark if column.key == self.sort_column else ""), base) for column in self.columns)
+        return line_strip(labels, width, base, self.columns)
