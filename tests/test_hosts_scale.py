@@ -15,6 +15,7 @@ import pytest
 from conftest import run_rigtui
 from test_hosts import agent_command, host_table, rig_per_host
 from test_tui import cell, log_text, until
+from textual.widgets import Input
 
 from rigtui.config import parse
 from rigtui.gopro.ledger import Ledger
@@ -22,6 +23,7 @@ from rigtui.ops.rig import rig_options
 from rigtui.sim.rig import SimRig
 from rigtui.tui import make_app
 from rigtui.tui.camera_table import CameraTable
+from rigtui.tui.download_screen import DownloadScreen
 from rigtui.userstate import UserState
 
 HOSTS = ("north", "east", "south", "west")
@@ -99,8 +101,28 @@ async def test_one_tui_session_drives_four_hosts_of_25_and_a_dead_host_fails_alo
             raise AssertionError(f"still recording: {still}\n{log_text(app)}") from None
         await until(pilot, lambda: "stop: 100 of 100 ok on 4 of 4 hosts" in log_text(app), 30)
 
+        # One offload for the whole rig; west's host PC dies in the middle of it, the others finish.
+        for server in rigs["west"].servers:  # west has a long take to offload, and a slow link
+            await server.camera.add_recording(duration=5, size=2_500_000)
+            server.throttle_mbps = 1.0
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, DownloadScreen))
+        dest = tmp_path / "footage"
+        app.screen.query_one("#dest", Input).value = f"{dest}/{{host}}"
+        await pilot.press("enter")
+        try:
+            await until(pilot, lambda: "west" in app.hosts_progress, 30)
+        except AssertionError:
+            raise AssertionError(f"{app.hosts_progress}\n{log_text(app)}") from None
         assert app.hosts is not None
-        os.kill(app.hosts.hello["west"]["pid"], signal.SIGKILL)  # a host PC dies mid-session
+        os.kill(app.hosts.hello["west"]["pid"], signal.SIGKILL)
+        await until(pilot, lambda: not app.offload_running, 90)
+        log = log_text(app)
+        assert "FAILED west: west: offline" in log and "offload: 225 of 250 ok on 3 of 4 hosts" in log, log
+        for name in HOSTS[:3]:  # every clip of the hosts that lived is on their disks
+            assert len(list((dest / name).rglob("*_GX*.MP4"))) == PER_HOST, name
+        await pilot.press("escape")
+
         await until(pilot, lambda: "west: offline" in log_text(app), 30)
         await until(pilot, lambda: "west 0/25" in str(app.query_one("#summary").render()), 20)
         assert all(cell(app, k, "state").endswith(("OFFLINE", "NOT REC")) for k in keys["west"])
