@@ -80,6 +80,14 @@ class OffloadConfig:
     destinations: list[str] = field(default_factory=list)  # `rigtui offload` without DEST writes to each of these
     cascade: bool = False  # several destinations: the first at camera speed, then copied from it to the others
     min_copies: int = opt(1, low=1, high=10)  # verified copies on distinct volumes before `format` erases a file
+    sync_audit: bool = True  # after an offload, measure each video take's start offsets from its clips' audio
+
+
+@dataclass(frozen=True)
+class RecordConfig:
+    # shift each camera's start request by its mean start latency over earlier audited takes
+    start_compensation: bool = False
+    compensation_takes: int = opt(10, low=1, high=1000)  # the most recent audited takes the means are taken over
 
 
 @dataclass(frozen=True)
@@ -202,6 +210,7 @@ _Keys = make_dataclass(
 SECTIONS: dict[str, type] = {
     "rig": RigConfig,
     "offload": OffloadConfig,
+    "record": RecordConfig,
     "pi": PiConfig,
     "remote": RemoteConfig,
     "keys": _Keys,
@@ -218,6 +227,7 @@ class Config:
     offload: OffloadConfig
     pi: PiConfig
     remote: RemoteConfig
+    record: RecordConfig = field(default_factory=RecordConfig)
     pis: list[PiHost] = field(default_factory=list)
     hosts: list[HostConfig] = field(default_factory=list)
     keys: dict[str, str] = field(default_factory=dict)
@@ -343,6 +353,7 @@ def parse(text: str, path: Path | None = None) -> Config:
         offload=sections["offload"],
         pi=sections["pi"],
         remote=sections["remote"],
+        record=sections["record"],
         pis=tables["pis"],
         hosts=tables["hosts"],
         keys=asdict(sections["keys"]),

@@ -54,7 +54,7 @@ def test_an_empty_file_gives_every_option_its_declared_default() -> None:
         (
             "[gopro]\nx = 1\n",
             "x.toml:1: [gopro]: unknown section "
-            "(known: [rig], [offload], [pi], [remote], [keys], [sim], [[pis]], [[hosts]])",
+            "(known: [rig], [offload], [record], [pi], [remote], [keys], [sim], [[pis]], [[hosts]])",
         ),
         ("[sim\ncameras = 3\n", "x.toml:1: not valid TOML ("),
     ],

@@ -18,7 +18,7 @@ import pytest
 from conftest import cameras_of, run_rigtui
 
 from rigtui.files import DEST_LOCK
-from rigtui.gopro.custody import HTML_NAME, JSON_NAME
+from rigtui.gopro.custody import HTML_NAME, JSON_NAME, SYNC_NAME
 from rigtui.gopro.media import parse_media_list
 from rigtui.gopro.replies import MediaListing, decode
 from rigtui.sim.rig import SimRig
@@ -93,12 +93,15 @@ def take_folders(dest: Path) -> list[Path]:
 
 
 def offloaded(dest: Path) -> list[Path]:
-    """The files an offload put in `dest` (not its manifests and custody reports, nor the lock saying
-    who writes there)."""
+    """The files an offload put in `dest` (not its manifests, custody reports and sync audits, nor the
+    lock saying who writes there)."""
     return sorted(
         p
         for p in dest.rglob("*")
-        if p.is_file() and "ascmhl" not in p.parts and p.name not in (DEST_LOCK, HTML_NAME, JSON_NAME)
+        if p.is_file()
+        and "ascmhl" not in p.parts
+        and p.name not in (DEST_LOCK, HTML_NAME, JSON_NAME, SYNC_NAME)
+        and p.suffix != ".otio"
     )
 
 

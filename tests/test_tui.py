@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import re
 import time
 import tomllib
@@ -186,6 +187,7 @@ async def test_keys_are_remappable_in_config(rig: SimRig, tmp_path: Path) -> Non
 
 @pytest.mark.rig(cameras=3, models=("HERO12", "HERO13"))
 async def test_download_screen_offloads_and_the_job_outlives_the_screen(rig: SimRig, tmp_path: Path) -> None:
+    audited = importlib.util.find_spec("av") is not None  # the sync audit's extra
     for server in rig.servers:
         server.throttle_mbps = 1.0  # about four seconds per camera: the job is still running when we leave
         await server.camera.add_recording(duration=20, cre=1_790_000_000, size=4_000_000)
@@ -207,6 +209,9 @@ async def test_download_screen_offloads_and_the_job_outlives_the_screen(rig: Sim
         await pilot.press("d")
         await until(pilot, lambda: "finished" in str(app.screen.query_one("#rate", Static).render()))
         assert "3/3" in str(app.screen.query_one("#download-cameras", DataTable).get_row_at(0))
+        if audited:  # the take list shows each take's start spread, measured from its clips
+            assert "(3 cam, spread " in str(app.screen.query_one("#takes", Static).render())
+            assert "3 of 3 clips aligned" in log_text(app)
         await pilot.press("escape")
         # Everything is verified: format asks a plain yes/no, and erases.
         await pilot.press("f")

@@ -9,7 +9,7 @@ import asyncio
 import sys
 from typing import TextIO
 
-from rigtui.cli.common import confirmed_erase, emit_json, print_lines
+from rigtui.cli.common import confirmed_erase, emit_json, global_options, print_lines
 from rigtui.cli.rig import add_rig_command, print_report
 from rigtui.config import Config
 from rigtui.gopro.offload import FileTask
@@ -18,12 +18,14 @@ from rigtui.ops.copies import list_copies
 from rigtui.ops.format import execute_format, plan_format
 from rigtui.ops.offload import CameraIndexes, OffloadRun, file_line, offload_options, open_ledger
 from rigtui.ops.rig import RigSession
+from rigtui.ops.sync_audit import report_lines, sync_ok, take_folder, take_sync
 from rigtui.userstate import UserState
 
 COMMANDS = {
     "offload": "download every camera's footage into take folders, verified (to one destination or several)",
     "copies": "list each camera file with its verified copies and where they are",
     "format": "erase SD cards whose every file has its verified copies ([offload] min_copies)",
+    "sync-report": "when each camera of a take really started, measured from its clips' audio",
 }
 
 
@@ -54,6 +56,18 @@ def register(commands: argparse._SubParsersAction) -> None:
     erase.add_argument(
         "--force", action="store_true", help="erase unverified footage too, after typing the number of cameras"
     )
+    report = commands.add_parser(
+        "sync-report",
+        help=COMMANDS["sync-report"],
+        description="A take's sync audit: each clip's start after the reference camera's and after the earliest "
+        "clip's, measured by matching the room sound every camera heard (the offload measures each new video "
+        "take; this shows it, or measures it when it was not). Clips that cannot be matched are flagged.",
+    )
+    global_options(report, defaults=False)
+    report.add_argument("take", metavar="TAKE", help="a take folder, or its name in an [offload] destination")
+    report.add_argument("--again", action="store_true", help="measure again (e.g. with another --reference)")
+    report.add_argument("--reference", metavar="CAMERA", help="the camera the others are measured against")
+    report.set_defaults(run=sync_report)
 
 
 async def offload_rig(session: RigSession, args: argparse.Namespace, config: Config) -> bool:
@@ -147,3 +161,14 @@ async def format_rig(session: RigSession, args: argparse.Namespace, config: Conf
     if not confirmed_erase(plan, args.yes):
         return False
     return print_report(await execute_format(session.rig, ledger, plan), args)
+
+
+def sync_report(args: argparse.Namespace, config: Config) -> bool:
+    """A take's sync audit (measured now when it has none); fails when a clip is flagged."""
+    folder = take_folder(args.take, [config.offload.dest, *config.offload.destinations])
+    data = take_sync(folder, again=args.again, reference=args.reference)
+    if args.json:
+        emit_json(data)
+    else:
+        print_lines(report_lines(data))
+    return sync_ok(data)

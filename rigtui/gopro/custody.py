@@ -35,7 +35,8 @@ HTML_NAME = "custody.html"
 JSON_NAME = "custody.json"
 # what the reports and their temporary files are called (rigtui.files.write_atomically), for the
 # ASC MHL history to leave them out: they are rewritten, the footage never is
-REPORT_PATTERNS = (HTML_NAME, JSON_NAME, ".custody.*.tmp")
+SYNC_NAME = "sync.json"  # the take's sync audit (rigtui.ops.sync_audit), beside the editor timeline TAKE.otio
+REPORT_PATTERNS = (HTML_NAME, JSON_NAME, ".custody.*.tmp", SYNC_NAME, ".sync.*.tmp", "*.otio", ".*.otio.*.tmp")
 FORMAT = "rigtui-custody/1"
 MAX_RUNS = 1000  # earlier offloads kept from the previous report
 MAX_EVENTS = 10_000  # events kept per offload
@@ -205,6 +206,27 @@ def write_report(folder: Path, facts: dict[str, Any], run: dict[str, Any]) -> No
         os.chmod(folder / name, mode)
 
 
+def add_sync(folder: Path, sync: dict[str, Any]) -> bool:
+    """The take's sync audit into its custody report (both files rewritten, atomically); False when
+    the folder has no report rigtui wrote (it is written when the offload seals the folder)."""
+    try:
+        report = json.loads((folder / JSON_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return False
+    if not isinstance(report, dict) or report.get("format") != FORMAT:
+        return False
+    report["sync"] = sync
+    try:
+        html_text = render_html(report)
+    except (KeyError, TypeError, ValueError):  # edited by hand into something else: left as it is
+        return False
+    mode = stat.S_IMODE(folder.stat().st_mode) & 0o666
+    for name, data in ((JSON_NAME, json.dumps(report, indent=1) + "\n"), (HTML_NAME, html_text)):
+        write_atomically(folder / name, data.encode())
+        os.chmod(folder / name, mode)
+    return True
+
+
 # -- the page -----------------------------------------------------------------------------------------
 STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 2em; color: #111; background: #fff; }
@@ -283,6 +305,46 @@ def _file_row(file: dict[str, Any]) -> str:
     )
 
 
+def _ms(seconds: object, sign: str = "+") -> str:
+    if not isinstance(seconds, int | float) or not math.isfinite(seconds):
+        return _h(None)
+    return f"{seconds * 1000:{sign}.3f} ms"
+
+
+def _sync_section(sync: object) -> list[str]:
+    """When each camera really started, measured from the clips' audio (rigtui.ops.sync_audit)."""
+    if not isinstance(sync, dict) or not isinstance(sync.get("clips"), list):
+        return []
+    rows = [
+        _row(
+            _h(c.get("camera")),
+            f"<code>{_h(c.get('path'))}</code>",
+            _ms(c.get("offset_s")),
+            _ms(c.get("from_earliest_s"), ""),
+            _h(c.get("confidence")),
+            _ms(c.get("timecode_offset_s")),
+            f'<span class="warn">{_h(c.get("flag"))}: {_h(c.get("detail"))}</span>' if c.get("flag") else _h(None),
+        )
+        for c in sync["clips"]
+        if isinstance(c, dict)
+    ]
+    return [
+        "<h2>Sync (measured from the clips' audio)</h2>\n",
+        _pairs(
+            [
+                ("Reference camera", _h(sync.get("reference"))),
+                ("Start spread (aligned clips)", _ms(sync.get("spread_s"), "")),
+                ("Measured", _h(sync.get("audited_at"))),
+                ("Editor timeline", f"<code>{_h(sync.get('timeline'))}</code>"),
+            ]
+        ),
+        _table(
+            ["Camera", "Clip", "Start after the reference", "After the earliest", "Confidence", "Timecode", "Flag"],
+            rows,
+        ),
+    ]
+
+
 def render_html(report: dict[str, Any]) -> str:
     """The report as one self-contained HTML page."""
     take = report["take"]
@@ -331,6 +393,7 @@ def render_html(report: dict[str, Any]) -> str:
                 ]
             )
         )
+    parts += _sync_section(report.get("sync"))
     parts += [
         "<h2>Files</h2>\n",
         _table(FILE_COLUMNS, [_file_row(f) for f in report["files"]]),

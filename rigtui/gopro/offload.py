@@ -61,6 +61,7 @@ class OffloadOptions:
     bandwidth_mbps: float = 0.0  # MB/s shared by every download of the rig (0: no cap)
     also: tuple[Path, ...] = ()  # more destinations: each gets every file too, read from the camera once
     cascade: bool = False  # write `dest` at camera speed first, then copy from it to `also`
+    sync_audit: bool = True  # measure each new video take's start offsets from its clips (rigtui.ops.sync_audit)
 
     @property
     def destinations(self) -> tuple[Path, ...]:

@@ -428,13 +428,15 @@ class Rig:
         return matches[0]
 
     async def release(
-        self, links: list[CameraLink], targets: list[str], *, at: float | None = None
+        self, links: list[CameraLink], targets: list[str], *, at: float | None = None, delays: list[float] | None = None
     ) -> tuple[Release, list[WarmReply | CameraError]]:
-        """Send each camera its request over its warm socket, all back to back (at `at`, a time.time())."""
+        """Send each camera its request over its warm socket, all back to back (at `at`, a time.time();
+        each `delays[i]` seconds after the first, if given)."""
         return await release(
             [link.client.warm for link in links],
             targets,
             timeout=self.settings.request_timeout_s,
             connect_timeout=self.settings.connect_timeout_s,
             at=at,
+            delays=delays,
         )

@@ -152,10 +152,11 @@ async def release(
     timeout: float,
     connect_timeout: float,
     at: float | None = None,
+    delays: list[float] | None = None,
 ) -> tuple[Release, list[WarmReply | CameraError]]:
     """Open every connection and prepare its request, write them all back to back (at `at`, a
-    time.time(), if given), then collect the replies. Per-camera failures come back in place of
-    replies, never raised."""
+    time.time(), if given; each request `delays[i]` seconds after the first, if given), then collect
+    the replies. Per-camera failures come back in place of replies, never raised."""
     async with contextlib.AsyncExitStack() as stack:
         for connection in connections:
             await stack.enter_async_context(connection.lock)
@@ -168,8 +169,10 @@ async def release(
             await _sleep_until(at)
         sent: dict[int, int] = {}
         first = time.time_ns()
-        for index, data in ready.items():
-            sent[index] = connections[index].write(data)
+        for index in sorted(ready, key=lambda i: delays[i]) if delays else ready:
+            if delays and delays[index] > 0:
+                await _sleep_until(first / 1e9 + delays[index])
+            sent[index] = connections[index].write(ready[index])
         last = max(sent.values(), default=first)
         replied: dict[int, int] = {}
 

@@ -31,6 +31,7 @@ from rigtui.gopro.shotlog import LoggedTake, ShotLog
 from rigtui.gopro.takes import TAKE_PREFIX, camera_label
 from rigtui.ops.errors import UsageError
 from rigtui.ops.report import Line
+from rigtui.ops.sync_audit import TakeAudit, audit_lines, audit_takes, keep_audit, spread_ms
 from rigtui.ops.takes import close_takes
 from rigtui.userstate import UserState
 
@@ -76,6 +77,7 @@ def offload_options(
         busy_wait_s=cfg.busy_wait_s,
         max_parallel=cfg.max_parallel,
         bandwidth_mbps=cfg.bandwidth_mbps,
+        sync_audit=cfg.sync_audit,
     )
 
 
@@ -94,6 +96,7 @@ class OffloadReport:
     seconds: float
     roots: tuple[Path, ...] = ()  # every destination (the first is `root`)
     broken: dict[Path, str] = field(default_factory=dict)  # destinations whose disk failed, and how
+    audits: list[TakeAudit] = field(default_factory=list)  # the new video takes' sync audits
 
     @property
     def failed(self) -> list[FileTask]:
@@ -130,7 +133,11 @@ class OffloadReport:
                 bool(self.failed),
             )
         )
-        return lines
+        return lines + audit_lines(self.audits)
+
+    def summary_lines(self) -> list[Line]:
+        """The run in one line, then each take's sync audit."""
+        return self.lines()[-1 - len(audit_lines(self.audits)) :]
 
     def to_json(self, prefix: str) -> dict[str, object]:
         plan = self.plan
@@ -168,6 +175,7 @@ class OffloadReport:
             "rejected": plan.rejected,
             "manifests": [str(p) for p in self.manifests],
             "manifest_errors": self.unsealed,
+            "sync": [audit.to_json() for audit in self.audits],
         }
 
 
@@ -194,6 +202,7 @@ class OffloadRun:
             rig, options, ledger, selected, on_file_done=on_file_done, sources=sources, on_cameras_done=on_cameras_done
         )
         self._locks = contextlib.ExitStack()
+        self.spreads: dict[str, float | None] = {}  # take folder -> its measured start spread (ms), once audited
 
     @property
     def root(self) -> Path:
@@ -243,6 +252,7 @@ class OffloadRun:
                 if link.clock_offset_s is not None
             }
             plan = await self.job.prepare()
+            self.spreads = await asyncio.to_thread(self._spreads, plan)
         except (OffloadError, Locked) as exc:
             self._locks.close()
             raise UsageError(str(exc)) from None
@@ -302,6 +312,7 @@ class OffloadRun:
         finally:
             self._locks.close()
         job = self.job
+        audits = await self._audit(plan) if self.options.sync_audit else []
         return OffloadReport(
             self.root,
             plan,
@@ -310,7 +321,38 @@ class OffloadRun:
             job.finished - job.started,
             tuple(job.roots),
             dict(job.broken),
+            audits,
         )
+
+    def _spreads(self, plan: OffloadPlan) -> dict[str, float | None]:
+        """The takes audited by earlier runs: their spreads, from their sync.json."""
+        folders = [take.folder(self.options.prefix) for take in plan.takes if take.existing]
+        return {folder: spread_ms(self.root / folder) for folder in folders}
+
+    def take_list(self, last: int = 6) -> list[str]:
+        """The run's latest takes: each with its cameras and, once audited, its measured start spread."""
+        takes = self.plan.takes[-last:] if self.plan else []
+        found = []
+        for take in takes:
+            folder = take.folder(self.options.prefix)
+            spread = self.spreads.get(folder)
+            audited = f", spread {spread:.1f} ms" if spread is not None else ""
+            found.append(f"{folder} ({len(take.members)} cam{audited})")
+        return found
+
+    async def _audit(self, plan: OffloadPlan) -> list[TakeAudit]:
+        """The sync audit of every video take folder this run sealed (in the first destination; its
+        results are copied to the same take in the others), and what each teaches of the cameras'
+        start latencies."""
+        video = {take.folder(self.options.prefix) for take in plan.takes if take.kind == "video"}
+        sealed = sorted({manifest.parent.parent for manifest in self.job.sealed})
+        folders = [f for f in sealed if f.parent == self.root and f.name in video]
+        audits = await audit_takes(folders)
+        for audit in audits:
+            self.spreads[audit.folder.name] = spread_ms(audit.folder)
+            copies = [root / audit.folder.name for root in self.roots[1:] if (root / audit.folder.name).is_dir()]
+            await asyncio.to_thread(keep_audit, audit, copies)
+        return audits
 
     def rate(self) -> str:
         """Where the run stands: bytes done of all, speed, and the time left."""

@@ -9,6 +9,7 @@ file on its card.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -20,9 +21,11 @@ from rigtui.gopro.rig import CameraLink, Outcome, Rig
 from rigtui.gopro.settings import differences
 from rigtui.gopro.shotlog import ShotLog
 from rigtui.gopro.snapshot import CameraSnapshot
+from rigtui.gopro.takes import camera_label
 from rigtui.gopro.warm import WarmReply
 from rigtui.ops.clock import clock_warning, sync_time
 from rigtui.ops.report import Report
+from rigtui.ops.sync_audit import note_delays, start_delays
 from rigtui.ops.takes import close_takes, note_started, note_stopped_early, open_take
 
 
@@ -34,11 +37,15 @@ class RecordOptions:
     clock_tolerance_s: float = 5.0  # clocks further apart than this get a warning (or a sync)
     sync_first: bool = False  # sync the clocks first when they are further apart than that
     at: float | None = None  # release the start requests at this time.time() (a start several hosts share)
+    compensate_over: int = 0  # shift each start by the camera's mean latency over this many audited takes (0: off)
 
 
 def record_options(config: Config, log: ShotLog, *, force: bool = False, prime: str | None = None) -> RecordOptions:
-    """How `record` runs, from config.toml's [rig] and [offload] and the operator's choices."""
-    return RecordOptions(force, prime, log, config.offload.tolerance_s, config.rig.sync_before_record)
+    """How `record` runs, from config.toml's [rig], [offload] and [record] and the operator's choices."""
+    compensate = config.record.compensation_takes if config.record.start_compensation else 0
+    return RecordOptions(
+        force, prime, log, config.offload.tolerance_s, config.rig.sync_before_record, compensate_over=compensate
+    )
 
 
 def readiness(snap: CameraSnapshot) -> list[str]:
@@ -145,7 +152,18 @@ async def _release(rig: Rig, start: bool, links: list[CameraLink], options: Reco
             warnings += found
     before = {link.key: _captures(link) for link in online}
     at = options.at if start else None
-    released, results = await rig.release(online, [link.client.shutter_target(start) for link in online], at=at)
+    delays = await asyncio.to_thread(_start_delays, online, options) if start and options.compensate_over else {}
+    if delays:
+        if take is not None:
+            with contextlib.suppress(OSError):  # unwritable state: the next audit learns a little off
+                await asyncio.to_thread(note_delays, take, delays)
+        warnings.append(
+            f"start compensation: requests held back 0-{max(delays.values()) * 1000:.1f} ms by each camera's mean "
+            f"start latency over its last {options.compensate_over} audited takes"
+        )
+    targets = [link.client.shutter_target(start) for link in online]
+    per_link = [delays.get(camera_label(link.key), 0.0) for link in online] if delays else None
+    released, results = await rig.release(online, targets, at=at, delays=per_link)
     confirmations = await asyncio.gather(*(_confirm(rig, link, start, before[link.key]) for link in online))
     for index, (link, result, confirmed) in enumerate(zip(online, results, confirmations, strict=True)):
         outcomes.append(_outcome(link, start, result, confirmed, released.response_ms(index)))
@@ -156,6 +174,14 @@ async def _release(rig: Rig, start: bool, links: list[CameraLink], options: Reco
             warnings += [line.text for line in await close_takes(rig, options.log, repaired=False)]
     extra: dict[str, object] = {} if at is None else {"released_at": released.first_ns / 1e9}
     return Report(verb, outcomes, dispatch_spread_ms=round(released.spread_ms, 3), extra=extra, warnings=warnings)
+
+
+def _start_delays(links: list[CameraLink], options: RecordOptions) -> dict[str, float]:
+    """Each camera's hold-back (by camera label), when its history is readable."""
+    try:
+        return start_delays([camera_label(link.key) for link in links], options.compensate_over)
+    except OSError:
+        return {}
 
 
 async def _check_clocks(rig: Rig, links: list[CameraLink], options: RecordOptions) -> list[str]:

@@ -11,12 +11,14 @@ import calendar
 import math
 import random
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from rigtui.gopro.protocol import MODEL_INFO, SETTINGS, STATUSES, PresetGroup, Setting, supported_options
 from rigtui.gopro.spec_tables import StatusSpec
+from rigtui.sim.clips import RoomSound
 from rigtui.sim.media import MediaItem, MediaStore, VideoFormat
 from rigtui.sim.presets import GROUP_ICONS, GROUP_MODES, SimPreset, presets_for
 
@@ -29,6 +31,13 @@ FAT32_CHAPTER_BYTES = 4 * 10**9  # nominal chapter size: cameras split recording
 # Settings that are one setting under two ids: changing one moves the other to the option of the same
 # meaning (HERO13 took a new frame-rate id, 234, and keeps 3 in step). Applies where a model has both.
 LINKED_SETTINGS: tuple[tuple[int, int], ...] = ((Setting.FPS, Setting.FRAME_RATE_V2),)
+
+# Shutter start until the first recorded sample: each camera has its own mean, each recording its jitter.
+LATENCY_MEAN_S = (0.100, 0.200)
+LATENCY_JITTER_S = 0.010
+LATENCY_LIMITS_S = (0.100, 0.220)
+SHORTEST_CLIP_S = 0.1
+RECORDINGS_KEPT = 50  # the truth /_sim/info tells about recent recordings
 
 STUCK_MESSAGE = "Unable to establish communication with settings controller"  # HERO13, until power-cycled
 
@@ -91,6 +100,7 @@ class SimTuning:
     minute_s: float = 60.0  # one Auto Power Down "minute" (tests shrink it)
     keep_alive_timeout_s: float = 10.0  # the keep-alive timer: asleep only once it has run out too
     reboot_s: float = 2.0  # a reboot takes the link down this long
+    room_seed: int = 0  # the room's sound; the same default everywhere, so simulators on one machine share a room
 
 
 def apd_delay(option_name: str, minute_s: float) -> float | None:
@@ -161,6 +171,11 @@ class SimCamera:
         local = time.localtime(now)
         error = self.tuning.clock_error_s
         self.clock_offset = local.tm_gmtoff + rng.uniform(-error, error)
+        self.latency_mean = rng.uniform(*LATENCY_MEAN_S)
+        self._jitter = random.Random(rng.getrandbits(64))
+        self.latency = 0.0  # of the recording in progress
+        self.muted = False  # a microphone fault: recordings are silent
+        self.recordings: deque[dict[str, object]] = deque(maxlen=RECORDINGS_KEPT)
         self.tzone = local.tm_gmtoff // 60
         self.dst = max(0, local.tm_isdst)
         self.last_captured: MediaItem | None = None
@@ -510,6 +525,8 @@ class SimCamera:
             self._spawn(self._take_photo(int(self.camera_time())))
             return True
         self.recording_since = self.clock()
+        low, high = LATENCY_LIMITS_S
+        self.latency = min(high, max(low, self.latency_mean + self._jitter.gauss(0.0, LATENCY_JITTER_S)))
         self.hot_since = self.recording_since if self.resolution[0] in ("4k", "5k") else None
         return True
 
@@ -517,18 +534,24 @@ class SimCamera:
         self.advance()
         if self.recording_since is None:
             return
-        started = self.recording_since + self.tuning.start_delay_s
-        duration = max(0.0, self.clock() - started)
+        now = self.clock()
+        encoded = now - self.recording_since - self.tuning.start_delay_s  # how long it reported encoding
+        # The first sample: the latency after the shutter, never before the camera reports encoding. A
+        # camera that reported encoding writes a clip, a few frames long even if stopped before then.
+        latency = max(self.latency, self.tuning.start_delay_s)
+        started = self.recording_since + latency
+        duration = max(SHORTEST_CLIP_S, now - started)
         cre = int(started + self.clock_offset)
         self.recording_since = None
         self.hot_since = None
         self.touch()  # idle time counts from the end of a recording, however it ended
         self._pulse_busy()  # closing the files
-        if duration <= 0.0:
+        if encoded <= 0.0:
             return
         self.writing += 1
         # The file is as the camera was set while it recorded, whatever happens before it is written.
-        self._spawn(self._write_recording(cre, duration, self.video_format(), self.chapters_for(duration)))
+        video, chapters = self.video_format(), self.chapters_for(duration)
+        self._spawn(self._write_recording(cre, started, latency, duration, video, chapters))
 
     def chapters_for(self, duration: float) -> int:
         if self.tuning.chapter_seconds:
@@ -551,14 +574,22 @@ class SimCamera:
         sparse: bool = False,
         video: VideoFormat | None = None,
         chapters: int | None = None,
+        start_wall: float | None = None,
+        latency: float | None = None,
     ) -> list[MediaItem]:
         """Write a recording as if it had been shot (tests and demos fabricate long takes with it);
-        its format and chapters are the current settings' unless given."""
+        its format and chapters are the current settings' unless given. Its sound starts at
+        `start_wall` (default: `cre` read on the camera's clock); silent while the camera is muted."""
         disk_bytes = size if size is not None else max(1, int(duration * self.tuning.media_bytes_per_second))
         when = int(self.camera_time() - duration) if cre is None else cre
+        start_wall = when - self.clock_offset if start_wall is None else start_wall
+        muted = self.muted
         items = await asyncio.to_thread(
             self.media.write_video,
             cre=when,
+            start_wall=start_wall,
+            clock_offset=self.clock_offset,
+            room=None if muted else RoomSound(self.tuning.room_seed),
             duration=duration,
             disk_bytes=disk_bytes,
             chapters=self.chapters_for(duration) if chapters is None else chapters,
@@ -567,6 +598,15 @@ class SimCamera:
             sparse=sparse,
         )
         self.last_captured = items[-1]
+        self.recordings.append(
+            {
+                "path": items[0].key,
+                "start_wall": start_wall,
+                "latency_s": latency,
+                "chapters": len(items),
+                "muted": muted,
+            }
+        )
         return items
 
     async def add_photo(self, *, cre: int | None = None, directory: str | None = None) -> MediaItem:
@@ -575,9 +615,13 @@ class SimCamera:
         self.last_captured = item
         return item
 
-    async def _write_recording(self, cre: int, duration: float, video: VideoFormat, chapters: int) -> None:
+    async def _write_recording(
+        self, cre: int, started: float, latency: float, duration: float, video: VideoFormat, chapters: int
+    ) -> None:
         try:
-            await self.add_recording(duration=duration, cre=cre, video=video, chapters=chapters)
+            await self.add_recording(
+                duration=duration, cre=cre, video=video, chapters=chapters, start_wall=started, latency=latency
+            )
         finally:
             self.writing -= 1
 

@@ -3,8 +3,9 @@
 Videos are chaptered (GX01nnnn.MP4, GX02nnnn.MP4, ...) with a GL..LRV proxy and a .THM thumbnail per
 chapter; photos are GOPRnnnn.JPG; bursts are groups G001nnnn.JPG. The media list carries only the
 MP4/JPG entries (sidecars are signalled by `glrv`/`ls`), with every scalar as a string.
-File contents are deterministic: every 1 MiB block starts with its own offset, so a block written at
-the wrong place changes the hash.
+Chapters are real MP4 clips of the room's sound (clips.py) padded to the sizes the simulation asks
+for; LRV proxies are deterministic stand-in bytes. Either way every 1 MiB block of padding starts with
+its own offset, so a block written at the wrong place changes the hash.
 """
 
 from __future__ import annotations
@@ -14,12 +15,11 @@ import hashlib
 import os
 import random
 import re
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-BLOCK = 1 << 20
-MP4_HEADER = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp41isom"
+from rigtui.sim.clips import RoomSound, timecode, write_clip, write_stand_in
+
 _SAFE_DIR = re.compile(r"^\d{3}GOPRO$")
 _SAFE_NAME = re.compile(r"^[A-Z0-9]{8}\.(MP4|LRV|THM|JPG|GPR)$")
 
@@ -115,24 +115,6 @@ class MediaItem:
         return common
 
 
-def write_content(path: Path, size: int, seed: int, header: bytes = b"", sparse: bool = False) -> None:
-    """Write `size` deterministic bytes; a sparse file holds only the header (for >4 GiB cases)."""
-    base = random.Random(seed).randbytes(BLOCK)
-    with open(path, "wb") as out:
-        if sparse:
-            out.write(header[:size])
-            out.truncate(size)
-            return
-        offset = 0
-        while offset < size:
-            block = bytearray(base)
-            block[:8] = struct.pack(">Q", offset)
-            if offset == 0:
-                block[: len(header)] = header
-            out.write(block[: min(BLOCK, size - offset)])
-            offset += BLOCK
-
-
 @functools.cache
 def tiny_jpeg(width: int = 160, height: int = 120) -> bytes:
     """A small valid JPEG (thumbnails, THM sidecars)."""
@@ -200,6 +182,9 @@ class MediaStore:
         self,
         *,
         cre: int,
+        start_wall: float,
+        clock_offset: float,
+        room: RoomSound | None,
         duration: float,
         disk_bytes: int,
         chapters: int,
@@ -207,22 +192,36 @@ class MediaStore:
         directory: str | None = None,
         sparse: bool = False,
     ) -> list[MediaItem]:
-        """Write one recording as `chapters` chapter files plus LRV/THM sidecars; blocking."""
+        """Write one recording as `chapters` contiguous chapter files plus LRV/THM sidecars; blocking.
+        Its first sample is the room's sound at `start_wall`; each chapter's timecode is the camera clock
+        (wall time + clock_offset) at its first frame."""
         auto_dir, media_id = self._allocate_id()
         directory = directory or auto_dir
         (self.dcim / directory).mkdir(exist_ok=True)
         chapters = max(1, min(chapters, 99))
         per_chapter = max(1, disk_bytes // chapters)
         per_chapter_s = duration / chapters
+        fps = video.fps * 1000 / 1001 if video.ntsc else video.fps
         items = []
         for chapter in range(1, chapters + 1):
             stem = f"{chapter:02d}{media_id:04d}"
             name = f"GX{stem}.MP4"
             size = per_chapter if chapter < chapters else max(1, disk_bytes - per_chapter * (chapters - 1))
             key = f"{directory}/{name}"
-            write_content(self.dcim / directory / name, size, self._file_seed(key), MP4_HEADER, sparse)
+            chapter_wall = start_wall + per_chapter_s * (chapter - 1)
+            write_clip(
+                self.dcim / directory / name,
+                start_wall=chapter_wall,
+                duration_s=per_chapter_s,
+                disk_bytes=size,
+                fill_seed=self._file_seed(key),
+                room=room,
+                timecode=timecode(chapter_wall + clock_offset, fps),
+                fps=fps,
+                sparse=sparse,
+            )
             lrv_size = max(1024, size // 16) if not sparse else 4096
-            write_content(self.dcim / directory / f"GL{stem}.LRV", lrv_size, self._file_seed(key + ".lrv"), MP4_HEADER)
+            write_stand_in(self.dcim / directory / f"GL{stem}.LRV", lrv_size, self._file_seed(key + ".lrv"))
             (self.dcim / directory / f"GX{stem}.THM").write_bytes(tiny_jpeg())
             start = cre + int(per_chapter_s * (chapter - 1))
             item = MediaItem(

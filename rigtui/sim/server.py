@@ -814,6 +814,8 @@ class CameraServer:
             if "battery_present" in q:
                 cam.battery_present = q["battery_present"] == "1"
                 cam.usb_power = cam.usb_power or not cam.battery_present  # without one, it runs on USB power
+            if "muted" in q:
+                cam.muted = q["muted"] == "1"  # a microphone fault: the next recordings are silent
             if "owner" in q:
                 owner = int(q["owner"])
                 if owner not in (0, 1, 2):
@@ -867,6 +869,10 @@ class CameraServer:
                 "shadowed_by": self.shadowed_by,
                 "media_root": str(cam.media.root),
                 "faults": sorted(self.faults),
+                "muted": cam.muted,
+                # The truth a sync audit is checked against: when each recent recording's first sample
+                # was heard (wall clock) and the shutter latency before it (null for fabricated takes).
+                "recordings": list(cam.recordings),
                 **self._sim_state(),
             }
         )

@@ -517,7 +517,7 @@ class RigApp(App[None]):
                 return
             finally:
                 self.offload_running = False
-            self.log_lines(report.lines()[-1:])
+            self.log_lines(report.summary_lines())
             if report.ok:
                 self.say(f"offload finished: {len(report.plan.tasks)} files verified")
 

@@ -104,7 +104,7 @@ class DownloadScreen(Screen[None]):
         self.query_one("#overall", ProgressBar).update(total=max(total, 1), progress=done)
         self.query_one("#rate", Static).update("\n".join([job.rate(), *job.by_destination()]))
         if job.plan:
-            takes = "  ".join(f"{t.folder(job.options.prefix)} ({len(t.members)} cam)" for t in job.plan.takes[-6:])
+            takes = "  ".join(job.take_list())
             self.query_one("#takes", Static).update(f"takes: {takes}" if takes else "no takes")
         log = self.query_one("#download-errors", RichLog)
         errors = [e for p in job.progress.values() for e in p.errors]
