@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from conftest import cameras_of
 
-from rigtui.ops.agent import CLOCK_OFFSET_ENV, parse_tracking
+from rigtui.ops.agent import CLOCK_OFFSET_ENV, parse_time_status, parse_tracking
+from rigtui.ops.hosts import discipline_text
 from rigtui.sim.rig import SimRig
 
 
@@ -207,6 +208,31 @@ def test_chrony_tracking_is_parsed_and_anything_else_is_unknown() -> None:
     assert state["system_offset_s"] == pytest.approx(0.000012345) and state["leap"] == "Normal"
     assert parse_tracking("")["source"] == "unknown"
     assert parse_tracking("a,b,c\n")["source"] == "unknown"
+
+
+PMC_REPLY = """sending: GET TIME_STATUS_NP
+\t90e2ba.fffe.123456-0 seq 0 RESPONSE MANAGEMENT TIME_STATUS_NP
+\t\tmaster_offset              -1250
+\t\tingress_time               1522081218434565453
+\t\tcumulativeScaledRateOffset +0.000000000
+\t\tgmPresent                  true
+\t\tgmIdentity                 001122.fffe.334455
+"""
+
+
+def test_ptp_time_status_is_parsed_and_shown_and_anything_else_is_unknown() -> None:
+    state = parse_time_status(PMC_REPLY)
+    assert state == {"source": "ptp", "master_offset_s": -1.25e-06, "grandmaster": "001122.fffe.334455"}
+    assert discipline_text(state) == "PTP, -1.2 µs from grandmaster 001122.fffe.334455"
+    assert parse_time_status(PMC_REPLY.replace("gmPresent                  true", "gmPresent false"))["source"] == (
+        "unknown"
+    )
+    assert parse_time_status("master_offset 1e99\ngmPresent true\n")["source"] == "unknown"
+    assert parse_time_status("\x00" * 1000)["source"] == "unknown"
+    chrony = parse_tracking("A,ntp1,3,1.0,0.000012345,-0.000001,0.000023,-12.3,0.001,0.045,0.012,0.001,64.2,Normal\n")
+    assert discipline_text(chrony) == "chrony (ntp1), offset +0.012 ms, rms 0.023 ms"
+    for hostile in (None, [], {"source": "ptp", "master_offset_s": "x"}, {"source": "chrony"}, {"why": 5}):
+        assert discipline_text(hostile).startswith("clock discipline not known")
 
 
 async def attach(socket_path: Path, home: Path) -> AgentProcess:

@@ -15,6 +15,7 @@ import asyncio
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -104,27 +105,43 @@ class Place:
         }
 
 
+# A process's peak memory (ru_maxrss) includes the memory of the process it was spawned from (its
+# pages before exec count); the test's own process is large (it runs simulators that encode clips),
+# so rigtui is started by a small launcher, which reports the peak of rigtui alone on a pipe.
+LAUNCHER = """import os, subprocess, sys
+child = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(child.pid, 0)
+os.write(int(sys.argv[1]), str(usage.ru_maxrss).encode())
+sys.exit(os.waitstatus_to_exitcode(status) % 256)
+"""
+
+
 def run_blocking(args: list[str], place: Place, timeout: float) -> Run:
-    """`python -m rigtui ARGS`, reaped with wait4 so its own peak memory is known (ru_maxrss, KiB)."""
+    """`python -m rigtui ARGS` through the launcher, so that its own peak memory is known (KiB)."""
+    peak_in, peak_out = os.pipe()
+    command = [sys.executable, "-m", "rigtui", "--config", str(place.root / "config.toml"), *args]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rigtui", "--config", str(place.root / "config.toml"), *args],
+        [sys.executable, "-c", LAUNCHER, str(peak_out), *command],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=place.env(),
         cwd=place.root / "cwd",
+        pass_fds=(peak_out,),
+        start_new_session=True,  # a time-out kills the launcher and rigtui together
     )
+    os.close(peak_out)
     assert proc.stdout is not None and proc.stderr is not None
-    timer = threading.Timer(timeout, proc.kill)
+    timer = threading.Timer(timeout, lambda: os.killpg(proc.pid, signal.SIGKILL))
     timer.start()
-    with ThreadPoolExecutor(2) as pool, proc.stdout, proc.stderr:
+    with ThreadPoolExecutor(2) as pool, proc.stdout, proc.stderr, os.fdopen(peak_in, "rb") as peak:
         out, err = pool.submit(proc.stdout.read), pool.submit(proc.stderr.read)
         try:
-            _, status, usage = os.wait4(proc.pid, 0)
+            proc.wait()
         finally:
             timer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        return Run(proc.returncode, out.result().decode(), err.result().decode(), usage.ru_maxrss * 1024 / 1e6)
+        kib = peak.read().decode() or "0"
+        return Run(proc.returncode, out.result().decode(), err.result().decode(), int(kib) * 1024 / 1e6)
 
 
 # -- the hostile behaviours ---------------------------------------------------------------------------

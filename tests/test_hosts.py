@@ -91,6 +91,9 @@ async def test_record_stop_and_offload_across_three_hosts(rigs: dict[str, SimRig
     status = json.loads(out)
     assert [h["host"] for h in status["hosts"]] == list(HOSTS)
     assert all(len(h["cameras"]) == CAMERAS for h in status["hosts"])
+    assert all(h["sync"]["source"] in ("ptp", "chrony", "unknown") for h in status["hosts"]), "each host's discipline"
+    code, out, err = await run_rigtui("--config", str(config), "hosts", "status")
+    assert code == 0 and out.count("cameras online; ") == len(HOSTS), out
 
     code, out, err = await run_rigtui("--config", str(config), "hosts", "record", "--json")
     assert code == 0, err + out

@@ -8,7 +8,7 @@ Requests `{"v": 1, "id": N, "op": ...}`; replies `{"v": 1, "id": N, "ok": true, 
 | hello | | agent (version), host, pid, protocols, cameras (keys) |
 | status | | cameras (CameraSnapshot.to_json each), problems (readiness), collisions, clock_warning |
 | clock | | time (the agent's time.time()) |
-| sync_state | | source "chrony" with chronyc's tracking, else source "unknown" and why |
+| sync_state | | source "ptp" (pmc: grandmaster, offset), else "chrony" (chronyc tracking), else "unknown" and why |
 | record | at (epoch s, the agent's clock; optional), force | report (Report JSON), released_at, late_ms |
 | stop | | report |
 | sync_time | | report (every camera's clock set to this host's) |
@@ -34,12 +34,14 @@ import json
 import logging
 import math
 import os
+import re
 import secrets
 import shutil
 import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from rigtui import __version__
@@ -218,7 +220,7 @@ class Agent:
         return {"time": self.now()}
 
     async def sync_state(self, request: Message) -> Message:
-        return await asyncio.to_thread(chrony_state)
+        return await asyncio.to_thread(clock_discipline)
 
     async def record(self, request: Message) -> Message:
         at = _number(request, "at")
@@ -379,18 +381,59 @@ CHRONY_FIELDS = {  # `chronyc -c tracking` columns
 }
 
 
+def clock_discipline() -> Message:
+    """How this host's clock is kept with the others': PTP when a grandmaster is present, else chrony."""
+    ptp = ptp_state()
+    return ptp if ptp["source"] == "ptp" else chrony_state()
+
+
+def _run(command: list[str]) -> tuple[int, str] | str:
+    """(exit code, stdout) of a short local command, or why it could not run."""
+    import subprocess
+
+    try:
+        done = subprocess.run(command, capture_output=True, timeout=3, text=True, check=False)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"{Path(command[0]).name} failed ({type(exc).__name__})"
+    return done.returncode, done.stdout[:100_000]
+
+
+def ptp_state() -> Message:
+    """linuxptp's view (ptp4l, asked with pmc over its local socket), or {"source": "unknown"}."""
+    pmc = shutil.which("pmc")
+    if pmc is None:
+        return {"source": "unknown", "why": "pmc (linuxptp) not found"}
+    done = _run([pmc, "-u", "-b", "0", "GET TIME_STATUS_NP"])
+    if isinstance(done, str):
+        return {"source": "unknown", "why": done}
+    return parse_time_status(done[1]) if done[0] == 0 else {"source": "unknown", "why": "pmc failed"}
+
+
+def parse_time_status(text: str) -> Message:
+    """pmc's TIME_STATUS_NP: the offset from the grandmaster (ns) and whether there is one."""
+    offset = re.search(r"^\s*master_offset\s+(-?\d{1,15})\s*$", text, re.M)
+    present = re.search(r"^\s*gmPresent\s+(true|false)\s*$", text, re.M)
+    grandmaster = re.search(r"^\s*gmIdentity\s+(\S{1,80})\s*$", text, re.M)
+    if offset is None or present is None:
+        return {"source": "unknown", "why": "pmc TIME_STATUS_NP output not understood"}
+    if present.group(1) != "true":
+        return {"source": "unknown", "why": "ptp4l sees no grandmaster"}
+    return {
+        "source": "ptp",
+        "master_offset_s": int(offset.group(1)) / 1e9,
+        "grandmaster": shown(grandmaster.group(1), 80) if grandmaster else "?",
+    }
+
+
 def chrony_state() -> Message:
     """chrony's view of this host's clock, or {"source": "unknown"} when it cannot be had."""
     chronyc = shutil.which("chronyc")
     if chronyc is None:
         return {"source": "unknown", "why": "chronyc not found"}
-    import subprocess
-
-    try:
-        done = subprocess.run([chronyc, "-c", "tracking"], capture_output=True, timeout=3, text=True, check=False)
-    except (OSError, subprocess.SubprocessError) as exc:
-        return {"source": "unknown", "why": f"chronyc failed ({type(exc).__name__})"}
-    return parse_tracking(done.stdout) if done.returncode == 0 else {"source": "unknown", "why": "chronyc failed"}
+    done = _run([chronyc, "-c", "tracking"])
+    if isinstance(done, str):
+        return {"source": "unknown", "why": done}
+    return parse_tracking(done[1]) if done[0] == 0 else {"source": "unknown", "why": "chronyc failed"}
 
 
 def parse_tracking(text: str) -> Message:

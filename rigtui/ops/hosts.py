@@ -357,6 +357,10 @@ class Hosts:
     async def status(self) -> HostsReport:
         async def one(link: HostLink) -> HostResult:
             reply = await link.request("status", ACTION_TIMEOUT_S)
+            try:  # how the host keeps its clock (chrony or PTP), as the host itself sees it
+                reply = {**reply, "sync": await link.request("sync_state", ACTION_TIMEOUT_S)}
+            except HostError as exc:
+                reply = {**reply, "sync": {"source": "unknown", "why": str(exc)}}
             cameras = [c for c in reply.get("cameras", []) if isinstance(c, dict)]
             self.cameras[link.name] = [str(c.get("key")) for c in cameras]
             online = all(c.get("online") for c in cameras)
@@ -404,9 +408,11 @@ class Hosts:
             if isinstance(c, HostClock) and abs(c.offset_ms) > limit
         ]
         measured = {name: c for name, c in clocks.items() if isinstance(c, HostClock)}
+        disciplines = {h.name: discipline_text(h.reply.get("sync")) for h in statuses.hosts if h.reply}
         if problems and not force:
             results = [HostResult(h.name, h.ok, h.error, measured.get(h.name)) for h in statuses.hosts]
-            return HostsReport("record", results, [], problems, extra={"clocks": _clocks_json(measured)})
+            extra = {"clocks": _clocks_json(measured), "disciplines": disciplines}
+            return HostsReport("record", results, [], problems, extra=extra)
         links = [link for link in self.links if link.name in measured]
         rtt_s = max((c.rtt_ms for c in measured.values()), default=0.0) / 1000
         margin_s = rtt_s * 3 + PREPARE_S if margin_ms is None else margin_ms / 1000
@@ -427,7 +433,9 @@ class Hosts:
             for link in self.links
             if link not in links
         ]
-        return self._shutter_report("record", results, start_at, measured, margin_s)
+        report = self._shutter_report("record", results, start_at, measured, margin_s)
+        report.extra["disciplines"] = disciplines
+        return report
 
     async def stop(self) -> HostsReport:
         return await self._everywhere("stop", "stop")
@@ -636,10 +644,32 @@ def status_lines(report: HostsReport) -> list[Line]:
             continue
         cameras = [c for c in result.reply.get("cameras", []) if isinstance(c, dict)]
         online = sum(1 for c in cameras if c.get("online"))
-        lines.append(Line(f"{result.name}: {online} of {len(cameras)} cameras online", online < len(cameras)))
+        kept = discipline_text(result.reply.get("sync"))
+        lines.append(Line(f"{result.name}: {online} of {len(cameras)} cameras online; {kept}", online < len(cameras)))
         for camera in cameras:
             lines.append(Line(_camera_line(result.name, camera), not camera.get("online")))
     return lines
+
+
+def discipline_text(state: object) -> str:
+    """A host's clock discipline in a few words, from its agent's sync_state (checked: any field may be
+    missing or wrong)."""
+    if not isinstance(state, dict):
+        return "clock discipline not known"
+
+    def number(key: str) -> float | None:
+        value = state.get(key)
+        return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
+    if state.get("source") == "ptp" and (offset := number("master_offset_s")) is not None:
+        return f"PTP, {offset * 1e6:+.1f} µs from grandmaster {shown(str(state.get('grandmaster')), 40)}"
+    if state.get("source") == "chrony" and (offset := number("system_offset_s")) is not None:
+        rms = number("rms_offset_s")
+        reference = shown(str(state.get("reference")), 40)
+        spread = f", rms {rms * 1000:.3f} ms" if rms is not None else ""
+        return f"chrony ({reference}), offset {offset * 1000:+.3f} ms{spread}"
+    why = state.get("why")
+    return f"clock discipline not known ({shown(why, 80)})" if isinstance(why, str) else "clock discipline not known"
 
 
 def _camera_line(host: str, c: dict[str, Any]) -> str:
@@ -656,8 +686,12 @@ def report_lines(report: HostsReport, force_hint: str = "pass --force") -> list[
     lines = [Line(f"not ready  {p}", True) for p in report.problems]
     if report.refused:
         lines.append(Line(f"{report.verb}: refused; fix the above or {force_hint}", True))
+    disciplines = report.extra.get("disciplines") or {}
     for name, clock in (report.extra.get("clocks") or {}).items():  # type: ignore[union-attr]
-        lines.append(Line(f"clock {name}: offset {clock['offset_ms']:+.3f} ms (round trip {clock['rtt_ms']:.3f} ms)"))
+        kept = f"; {disciplines[name]}" if name in disciplines else ""  # type: ignore[operator]
+        lines.append(
+            Line(f"clock {name}: offset {clock['offset_ms']:+.3f} ms (round trip {clock['rtt_ms']:.3f} ms){kept}")
+        )
     if report.verb == "offload":
         for result in report.hosts:
             lines += result.lines or [Line(f"FAILED {result.name}: {result.error}", True)]
