@@ -68,7 +68,7 @@ class RoomSound:
         return out
 
 
-@functools.lru_cache(maxsize=256)  # ~50 MB: cameras recording the same seconds share them
+@functools.lru_cache(maxsize=64)  # ~12 MB: cameras recording the same seconds share them
 def _room_second(seed: int, second: int) -> np.ndarray:
     """One wall-clock second of the room's sound (epoch second `second`), independent of any clip."""
     rng = np.random.default_rng([seed, second & 0xFFFF_FFFF_FFFF_FFFF])
