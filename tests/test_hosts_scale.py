@@ -57,8 +57,9 @@ async def test_one_command_records_and_stops_four_hosts_of_25_and_the_offload_ve
     report = json.loads(out)
     assert len(report["outcomes"]) == 100 and all(o["ok"] for o in report["outcomes"])
     assert all(s.camera.encoding for s in servers)
-    starts = [s.camera.recording_since for s in servers]
-    assert max(starts) - min(starts) < 0.1, "one instant on every host"
+    assert report["host_spread_ms"] < 20, "one instant on every host (each host's release, on this computer's clock)"
+    starts = [s.camera.recording_since for s in servers]  # as 100 simulators on this test's one loop saw them
+    assert max(starts) - min(starts) < 1.0
     code, out, err = await run_rigtui("--config", str(config), "hosts", "stop")
     assert code == 0 and "stop: 100 of 100 ok on 4 of 4 hosts" in out, err + out
     assert not any(s.camera.encoding for s in servers)
