@@ -158,3 +158,20 @@ async def test_without_the_sync_extra_one_line_says_what_to_install(tmp_path: Pa
     code, out, err = await run_rigtui("sync-report", str(folder), env=env)
     assert code == 1 and "Traceback" not in out + err, out + err
     assert out.strip().endswith("pip install 'rigtui[sync]'") and out.count("\n") == 1, out
+
+
+async def test_a_hostile_sync_json_is_shown_safely(tmp_path: Path) -> None:
+    folder = tmp_path / "take01_2026_01_01_00_00_00"
+    folder.mkdir()
+    (folder / "C1_GX010001.MP4").write_bytes(b"")
+    clips = [
+        {"camera": "\x1b[31mred", "offset_s": 10**400, "confidence": "\x1b]0;x\x07", "flag": None},
+        {"camera": "C2", "offset_s": 0.01, "from_earliest_s": float("inf"), "timecode_offset_s": True, "flag": "x"},
+        {"camera": ["a"], "offset_s": None, "flag": "\x07bell", "detail": {"deep": [1]}},
+        "not a clip",
+    ]
+    text = json.dumps({"format": "rigtui-sync/1", "take": "\x1b[2J", "spread_s": "wide", "clips": clips})
+    (folder / "sync.json").write_text(text)
+    code, out, err = await run_rigtui("sync-report", str(folder))
+    assert code == 1 and "Traceback" not in out + err and "\x1b" not in out and "\x07" not in out, out + err
+    assert "3 clips" in out and "FLAGGED" in out, out

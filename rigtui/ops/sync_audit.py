@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import re
 import statistics
 import time
@@ -161,8 +162,8 @@ def sync_ok(data: dict[str, Any]) -> bool:
 def spread_ms(folder: Path) -> float | None:
     """A take's measured start spread (ms), when it was audited."""
     data = read_sync(folder)
-    spread = data.get("spread_s") if data else None
-    return spread * 1000 if isinstance(spread, int | float) else None
+    spread = _seconds(data.get("spread_s")) if data else None
+    return None if spread is None else spread * 1000
 
 
 def take_folder(text: str, roots: Iterable[str | Path] = ()) -> Path:
@@ -177,17 +178,17 @@ def take_folder(text: str, roots: Iterable[str | Path] = ()) -> Path:
 
 
 def report_lines(data: dict[str, Any]) -> list[Line]:
-    """sync.json for the operator: a line on the take, then one per clip, the flagged ones as trouble."""
+    """sync.json for the operator: a line on the take, then one per clip, the flagged ones as trouble.
+    The file is anyone's: every value is checked as it is shown."""
     clips = [c for c in data.get("clips", []) if isinstance(c, dict)]
     take = shown(str(data.get("take")), 200)
     if data.get("error"):
         return [Line(f"sync {take}: not audited: {shown(str(data['error']), 300)}", True)]
-    aligned = [c for c in clips if isinstance(c.get("offset_s"), int | float)]
-    spread = data.get("spread_s")
-    spread_text = f"spread {spread * 1000:.3f} ms" if isinstance(spread, int | float) else "no spread"
+    aligned = [c for c in clips if _seconds(c.get("offset_s")) is not None]
+    spread = _ms(data.get("spread_s"))
     lines = [
         Line(
-            f"sync {take}: {len(aligned)} of {len(clips)} clips aligned, {spread_text} "
+            f"sync {take}: {len(aligned)} of {len(clips)} clips aligned, spread {spread} "
             f"(reference {shown(str(data.get('reference')), 80)})",
             len(aligned) < len(clips),
         ),
@@ -195,19 +196,19 @@ def report_lines(data: dict[str, Any]) -> list[Line]:
     ]
     for clip in clips:
         camera = shown(str(clip.get("camera")), 24)
-        if not isinstance(clip.get("offset_s"), int | float):
-            flag, detail = shown(str(clip.get("flag")), 40), shown(str(clip.get("detail")), 200)
-            lines.append(Line(f"  {camera:24} FLAGGED {flag}: {detail}", True))
+        why = f"{shown(str(clip.get('flag')), 40)}: {shown(str(clip.get('detail')), 200)}" if clip.get("flag") else ""
+        offset = _seconds(clip.get("offset_s"))
+        if offset is None:
+            lines.append(Line(f"  {camera:24} FLAGGED {why}", True))
             continue
-        confidence = clip.get("confidence")
-        timecode = clip.get("timecode_offset_s")
+        confidence = _seconds(clip.get("confidence"))
+        timecode = _seconds(clip.get("timecode_offset_s"))
         lines.append(
             Line(
-                f"  {camera:24} {clip['offset_s'] * 1000:+13.3f} ms {_ms(clip.get('from_earliest_s')):>15} "
-                f"{confidence if confidence is not None else 'reference':>10}  "
-                + (f"{timecode * 1000:+.1f} ms" if isinstance(timecode, int | float) else "-")
-                + (f"  {clip.get('flag')}: {shown(str(clip.get('detail')), 200)}" if clip.get("flag") else ""),
-                bool(clip.get("flag")),
+                f"  {camera:24} {offset * 1000:+13.3f} ms {_ms(clip.get('from_earliest_s')):>15} "
+                f"{'reference' if confidence is None else f'{confidence:.1f}':>10}  "
+                f"{'-' if timecode is None else f'{timecode * 1000:+.1f} ms'}" + (f"  {why}" if why else ""),
+                bool(why),
             )
         )
     if data.get("timeline"):
@@ -215,8 +216,16 @@ def report_lines(data: dict[str, Any]) -> list[Line]:
     return lines
 
 
+def _seconds(value: object) -> float | None:
+    """A number from sync.json, if it is a plain finite one."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or abs(value) > 1e9:
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
 def _ms(seconds: object) -> str:
-    return f"{seconds * 1000:.3f} ms" if isinstance(seconds, int | float) else "-"
+    value = _seconds(seconds)
+    return "-" if value is None else f"{value * 1000:.3f} ms"
 
 
 def keep_audit(audit: TakeAudit, copies: Iterable[Path] = ()) -> None:
