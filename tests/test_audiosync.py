@@ -143,10 +143,22 @@ def test_timecodes_cross_check_the_audio_without_overriding_it(audit) -> None:
     assert clips["BADTC"].flag == TIMECODE_DISAGREES
     assert clips["BADTC"].offset_s == pytest.approx(0.155 - 0.137, abs=1e-4)  # the audio offset stands
     assert clips["BADTC"].timecode_offset_s == pytest.approx(0.155 + 0.4 - 0.137, abs=1.01 / FPS)
-    # A camera clock an hour off is not synced: its timecode is reported, not held against the audio.
-    assert clips["UNSYNCED"].flag is None
+    # Most cameras' clocks agree with the sound: one an hour off is flagged too (its audio offset stands).
+    assert clips["UNSYNCED"].flag == TIMECODE_DISAGREES
     assert clips["UNSYNCED"].offset_s == pytest.approx(0.145 - 0.137, abs=1e-4)
     assert clips["UNSYNCED"].timecode_offset_s == pytest.approx(3600, abs=0.1)
+
+
+def test_cameras_whose_clocks_were_not_synced_have_their_timecodes_reported_not_flagged(tmp_path: Path) -> None:
+    clock_off = {"C3001": 0.0, "C3002": 1.3, "C3003": -47.0, "C3004": 0.8, "C3005": 612.0}  # unsynced, as cameras are
+    clips = {
+        camera: clip(tmp_path, camera, start, 12.0, timecode=timecode(T0 + start + clock_off[camera], FPS))
+        for camera, (start, _) in GOOD.items()
+    }
+    sync = audit_take(clips)
+    assert len(sync.aligned) == len(GOOD) and not sync.flagged, [c.detail for c in sync.flagged]
+    found = {c.camera: c.timecode_offset_s for c in sync.clips}
+    assert found["C3003"] == pytest.approx(truth("C3003") - 47.0, abs=1.01 / FPS)
 
 
 def test_timecode_in_seconds() -> None:

@@ -10,9 +10,9 @@ Offsets are in seconds of wall time, clip start minus reference start: positive 
 started later. A clip's start is time 0 of its container (where its first audio sample plays).
 
 Timecode (a GoPro's tmcd track, from its clock) is a cross-check only. Unsynced camera clocks
-differ by seconds, so a clip's timecode is compared only when its timecode offset lies within the
-search range (clocks plausibly synced); it is then flagged `timecode_disagrees` if it differs from
-the audio offset by more than 1.5 frames. The audio offset always stands.
+differ by seconds, so timecodes are held against the sound only when the take's clocks were synced:
+when most clips' timecode offsets agree with their audio offsets (within 1.5 frames); a clip whose
+timecode then disagrees is flagged `timecode_disagrees`. The audio offset always stands.
 
 PyAV is the optional extra `rigtui[sync]`, imported when a clip is read. Blocking file I/O: callers
 run this in a thread.
@@ -418,23 +418,35 @@ def _measure(reference: _Read, read: _Read, options: SyncOptions) -> ClipOffset:
     return ClipOffset(read.camera, read.path, offset, None, confidence, None, "", None, duration)
 
 
-def _cross_check(offset: ClipOffset, read: _Read, reference: _Read, options: SyncOptions) -> ClipOffset:
-    """The timecode offset, and a flag when plausibly synced clocks disagree with the audio."""
+def _timecode_agrees(offset: ClipOffset, read: _Read, reference: _Read) -> tuple[ClipOffset, bool | None]:
+    """The clip with its timecode offset, and whether that agrees with its audio offset within 1.5
+    frames (None: nothing to compare, e.g. the reference itself or a clip without timecode)."""
     mine, theirs = _timecode_s(read.info), _timecode_s(reference.info)
     if mine is None or theirs is None:
-        return offset
+        return offset, None
     timecode_offset = mine[0] - theirs[0]
-    synced = abs(timecode_offset) <= options.search_s
-    audio = offset.offset_s
-    if audio is not None and synced and abs(timecode_offset - audio) > TIMECODE_TOLERANCE_FRAMES / mine[1]:
-        detail = f"timecode says {timecode_offset * 1000:+.1f} ms, audio {audio * 1000:+.3f} ms"
-        return replace(offset, timecode_offset_s=timecode_offset, flag=TIMECODE_DISAGREES, detail=detail)
-    return replace(offset, timecode_offset_s=timecode_offset)
+    with_timecode = replace(offset, timecode_offset_s=timecode_offset)
+    if offset.offset_s is None or read is reference:
+        return with_timecode, None
+    return with_timecode, abs(timecode_offset - offset.offset_s) <= TIMECODE_TOLERANCE_FRAMES / mine[1]
 
 
 def _align(reference: _Read, reads: list[_Read], options: SyncOptions, pool: ThreadPoolExecutor) -> list[ClipOffset]:
-    offsets = list(pool.map(lambda r: _measure(reference, r, options), reads))
-    return [_cross_check(o, r, reference, options) for o, r in zip(offsets, reads, strict=True)]
+    """Each clip measured against the reference, then cross-checked with timecode: when most clips'
+    timecodes agree with their sound, the cameras' clocks were synced and a clip whose timecode
+    disagrees is flagged; when most disagree, the clocks were not synced and nothing is held against
+    anyone (the timecodes are reported)."""
+    measured = list(pool.map(lambda r: _measure(reference, r, options), reads))
+    checked = [_timecode_agrees(o, r, reference) for o, r in zip(measured, reads, strict=True)]
+    votes = [agrees for _, agrees in checked if agrees is not None]
+    synced = sum(votes) * 2 > len(votes)
+    found = []
+    for offset, agrees in checked:
+        if synced and agrees is False and offset.offset_s is not None and offset.timecode_offset_s is not None:
+            detail = f"timecode says {offset.timecode_offset_s * 1000:+.1f} ms, audio {offset.offset_s * 1000:+.3f} ms"
+            offset = replace(offset, flag=TIMECODE_DISAGREES, detail=detail)
+        found.append(offset)
+    return found
 
 
 def _candidates(reads: list[_Read], wanted: str | None) -> list[_Read]:

@@ -525,10 +525,14 @@ class SimCamera:
             self._spawn(self._take_photo(int(self.camera_time())))
             return True
         self.recording_since = self.clock()
-        low, high = LATENCY_LIMITS_S
-        self.latency = min(high, max(low, self.latency_mean + self._jitter.gauss(0.0, LATENCY_JITTER_S)))
+        self.latency = self.draw_latency()
         self.hot_since = self.recording_since if self.resolution[0] in ("4k", "5k") else None
         return True
+
+    def draw_latency(self) -> float:
+        """How long after a shutter request this camera's next recording starts: its mean, and jitter."""
+        low, high = LATENCY_LIMITS_S
+        return min(high, max(low, self.latency_mean + self._jitter.gauss(0.0, LATENCY_JITTER_S)))
 
     def shutter_stop(self) -> None:
         self.advance()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -51,12 +52,21 @@ async def demo_world(cameras: int) -> AsyncIterator[DemoWorld]:
             weak = sim.server(10).camera
             weak.usb_power, weak.battery = False, 14.0
         # Two takes already on every card (camera 3 missed the second), for the download screen; shot
-        # outside rigtui, so each file's time is its camera's (unsynced) clock.
+        # outside rigtui, so each file's time is its camera's (unsynced) clock. Each camera started
+        # after its own latency, as on a real rig: the offload's sync audit measures it.
+        now = time.time()
         for index, camera in enumerate(sim.cameras):
             for take, ago in enumerate((1800, 900)):
                 if not (take == 1 and index == 2):
-                    cre = int(camera.camera_time()) - ago + index % 2
-                    await camera.add_recording(duration=60, cre=cre, size=6_000_000)
+                    latency = camera.draw_latency()
+                    started = now - ago + latency
+                    await camera.add_recording(
+                        duration=60,
+                        cre=int(started + camera.clock_offset),
+                        size=6_000_000,
+                        start_wall=started,
+                        latency=latency,
+                    )
         service, server = await _start_pi()
         try:
             yield DemoWorld(
