@@ -349,7 +349,8 @@ class OffloadRun:
         folders = [f for f in sealed if f.parent == self.root and f.name in video]
         audits = await audit_takes(folders)
         for audit in audits:
-            self.spreads[audit.folder.name] = spread_ms(audit.folder)
+            spread = audit.sync.spread_s if audit.sync else None
+            self.spreads[audit.folder.name] = None if spread is None else spread * 1000
             copies = [root / audit.folder.name for root in self.roots[1:] if (root / audit.folder.name).is_dir()]
             await asyncio.to_thread(keep_audit, audit, copies)
         return audits
