@@ -380,17 +380,21 @@ class RigApp(App[None]):
             report = await record(self.rig, self.targets(), record_options(self.config, self.shotlog))
             if report.refused:
                 self.log_report(report)
-                details = "\n".join(report.problems)
-                if not await self.push_screen_wait(
-                    ConfirmScreen("Cameras not ready", f"{details}\n\nRecord anyway?", "Record anyway")
-                ):
-                    self.log_line("record: cancelled")
+                if not await self.record_anyway("Cameras not ready", report.problems):
                     return
                 report = await record(self.rig, self.targets(), record_options(self.config, self.shotlog, force=True))
             self.last_spread_ms = report.dispatch_spread_ms
             self.log_report(report)
 
         self.run_command("record", job)
+
+    async def record_anyway(self, title: str, problems: list[str]) -> bool:
+        """A refused record's findings, and whether the operator records anyway."""
+        details = "\n".join(problems)
+        if await self.push_screen_wait(ConfirmScreen(title, f"{details}\n\nRecord anyway?", "Record anyway")):
+            return True
+        self.log_line("record: cancelled")
+        return False
 
     def action_stop(self) -> None:
         if self.hosts is not None:
@@ -822,11 +826,7 @@ class RigApp(App[None]):
             report = await hosts.record()
             if report.refused:
                 self.log_hosts_report(report)
-                details = "\n".join(report.problems)
-                if not await self.push_screen_wait(
-                    ConfirmScreen("Hosts not ready", f"{details}\n\nRecord anyway?", "Record anyway")
-                ):
-                    self.log_line("record: cancelled")
+                if not await self.record_anyway("Hosts not ready", report.problems):
                     return
                 report = await hosts.record(force=True)
             spread = report.extra.get("host_spread_ms")
